@@ -1,0 +1,33 @@
+"""edgeface: face recognition on int8 TFLite models, for door units.
+
+    import edge
+    v = edge.verify("alice1.jpg", "alice2.jpg")
+    print(v.verified, v.similarity)
+
+Importing ``edge`` loads no model and changes no global state.
+"""
+
+from edge.api import (
+    Analysis,
+    Face,
+    Recognizer,
+    Representation,
+    Verification,
+    analyze,
+    extract_faces,
+    represent,
+    verify,
+)
+from edge.errors import (
+    ConfigError,
+    EdgeFaceError,
+    ImageError,
+    ModelError,
+    NoFaceError,
+)
+
+__all__ = [
+    "Analysis", "ConfigError", "EdgeFaceError", "Face", "ImageError", "ModelError", "NoFaceError",
+    "Recognizer", "Representation", "Verification", "analyze", "extract_faces", "represent", "verify",
+]
+__version__ = "0.1.0"

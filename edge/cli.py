@@ -1,0 +1,141 @@
+"""The ``edgeface`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edge.errors import EdgeFaceError
+
+
+def _round(v: Any) -> Any:
+    if isinstance(v, float):
+        return round(v, 4)
+    if isinstance(v, (list, tuple)):
+        return [_round(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _round(x) for k, x in v.items()}
+    return v
+
+
+def _recognizer(args: argparse.Namespace) -> Any:
+    from edge.api import Recognizer
+
+    return Recognizer(models_dir=args.models, threads=args.threads)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    v = _recognizer(args).verify(args.image1, args.image2, threshold=args.threshold)
+    if args.json:
+        print(json.dumps(_round({"verified": v.verified, "similarity": v.similarity, "threshold": v.threshold,
+                                 "boxes": [list(f.box) for f in v.faces]})))
+    else:
+        verdict = "same person" if v.verified else "different people"
+        print(f"{verdict}: similarity {v.similarity:.3f} (threshold {v.threshold:.3f})")
+    return 0 if v.verified else 2
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    from edge.image import load_image
+
+    rec = _recognizer(args)
+    image = load_image(args.image)
+    faces = rec.extract_faces(image, enforce_detection=False)
+    if args.draw:
+        import cv2
+
+        canvas = image.copy()
+        for f in faces:
+            x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 255, 0), 2)
+            for x, y in f.landmarks:
+                cv2.circle(canvas, (int(x), int(y)), 2, (0, 0, 255), -1)
+        if not cv2.imwrite(str(args.draw), canvas):
+            raise EdgeFaceError(f"cannot write {args.draw}; expected a writable path ending in .png or .jpg")
+    if args.json:
+        print(json.dumps(_round([{"box": list(f.box), "score": f.score, "landmarks": f.landmarks.tolist()} for f in faces])))
+    else:
+        print(f"{len(faces)} face(s)")
+        for i, f in enumerate(faces):
+            print(f"  {i}: box {tuple(round(v) for v in f.box)} score {f.score:.2f}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    res = _recognizer(args).analyze(args.image)
+    if args.json:
+        print(json.dumps(_round([a.__dict__ for a in res])))
+    else:
+        for i, a in enumerate(res):
+            print(f"face {i} {tuple(round(v) for v in a.box)}: age {a.age:.0f}, {a.gender} ({a.gender_confidence:.2f}), {a.emotion}")
+    return 0
+
+
+def cmd_represent(args: argparse.Namespace) -> int:
+    reps = _recognizer(args).represent(args.image)
+    print(json.dumps(_round([{"box": list(r.box), "score": r.score, "embedding": r.embedding.tolist()} for r in reps])))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from edge.manifest import MODELS_DIR, load_manifest
+
+    root = Path(args.models) if args.models else MODELS_DIR
+    bad = 0
+    for p in sorted(root.glob("*/manifest.yaml")):
+        m = load_manifest(p)
+        try:
+            m.verify_file()
+            state = "ok"
+        except EdgeFaceError as e:
+            state, bad = f"BAD: {e}", bad + 1
+        print(f"{m.name:10s} {m.task:9s} {m.model_path.stat().st_size if m.model_path.exists() else 0:>9d} B  input {m.input.shape} {m.input.dtype}  {state}")
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.")
+    ap.add_argument("--models", help="folder of model folders (default: the bundled models/)")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads for inference (default 2)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("verify", help="do two photos show the same person? (exit 0 same, 2 different)")
+    p.add_argument("image1")
+    p.add_argument("image2")
+    p.add_argument("--threshold", type=float, help="cosine threshold (default: the embedder manifest's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("faces", help="find faces; optionally draw them")
+    p.add_argument("image")
+    p.add_argument("--draw", type=Path, help="write the image with boxes and landmarks here (PNG/JPEG)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_faces)
+    p = sub.add_parser("analyze", help="age, gender and emotion of each face")
+    p.add_argument("image")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser("represent", help="embedding of each face, as JSON")
+    p.add_argument("image")
+    p.set_defaults(func=cmd_represent)
+    p = sub.add_parser("models", help="list the models and check their sha256")
+    p.set_defaults(func=cmd_models)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except EdgeFaceError as e:
+        print(f"edgeface: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Face detectors behind one protocol: image in, list of :class:`Detection` out.
+
+Backends live in ``DETECTORS`` (an explicit registry): ``yunet`` (default) and
+``blazeface``. Box decoding and NMS run on the host in numpy; the int8 model
+only produces raw head tensors (see each manifest's ``decoding``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.domain import BBox, Detection, Pixels
+from edge.tensors import Model, pixels_to_input
+
+
+class Detector(Protocol):
+    """Finds faces in a BGR uint8 image; results sorted by score, best first."""
+
+    def detect(self, image: Pixels) -> list[Detection]: ...
+
+
+def letterbox(image: Pixels, height: int, width: int, pad: int = 0) -> tuple[Pixels, float]:
+    """Scale ``image`` to fit (height, width) keeping its aspect ratio, pad bottom/right with ``pad``
+    (the manifest's ``preprocess.pad``: BlazeFace gives wild outputs on black borders, so it pads grey).
+
+    Returns the canvas and the scale; a point ``p`` on the canvas is ``p / scale`` in the image.
+    """
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp) if (nw, nh) != (w, h) else image
+    canvas = np.full((height, width, image.shape[2]), pad, np.uint8)
+    canvas[:nh, :nw] = resized
+    return canvas, scale
+
+
+def nms(boxes: NDArray[np.float32], scores: NDArray[np.float32], iou: float, top_k: int = 750) -> NDArray[np.int64]:
+    """Greedy non-maximum suppression; ``boxes`` is Nx4 (x1, y1, x2, y2). Returns kept indices, best first."""
+    order = np.argsort(-scores)[:top_k]
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = np.maximum(0, x2 - x1) * np.maximum(0, y2 - y1)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        iw = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        ih = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = iw * ih
+        ious = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[ious <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _to_detections(boxes: NDArray, kps: NDArray, scores: NDArray, scale: float, iou: float, shape: tuple[int, ...]) -> list[Detection]:
+    if not len(scores):
+        return []
+    keep = nms(boxes, scores, iou)
+    h, w = shape[:2]
+    out = []
+    for i in keep:
+        b = boxes[i] / scale
+        out.append(
+            Detection(
+                box=BBox(float(max(0.0, b[0])), float(max(0.0, b[1])), float(min(w, b[2])), float(min(h, b[3]))),
+                landmarks=(kps[i].reshape(5, 2) / scale).astype(np.float32),
+                score=float(scores[i]),
+            )
+        )
+    return out
+
+
+class LetterboxDetector:
+    """Shared shape of the detectors: letterbox the frame onto the model's canvas, run the
+    int8 model, decode candidates on the host (``decode``, per backend), NMS, map back."""
+
+    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None):
+        m = model.manifest
+        self.model = model
+        self.height, self.width = m.input.shape[1], m.input.shape[2]
+        self.pad = int(m.preprocess.get("pad", 0))
+        self.score_threshold = float(score_threshold if score_threshold is not None else m.thresholds["score"])
+        self.nms_iou = float(nms_iou if nms_iou is not None else m.thresholds["nms_iou"])
+
+    def prepare(self, canvas: Pixels) -> Pixels:
+        """The letterboxed BGR canvas in the colour order the model takes."""
+        if self.model.manifest.colour_order == "RGB":
+            return np.ascontiguousarray(canvas[:, :, ::-1])
+        return canvas
+
+    def raw(self, canvas: Pixels) -> dict[str, NDArray[np.float32]]:
+        return self.model.run(pixels_to_input(self.prepare(canvas), self.model.manifest.input))
+
+    def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
+        raise NotImplementedError
+
+    def detect(self, image: Pixels) -> list[Detection]:
+        canvas, scale = letterbox(image, self.height, self.width, self.pad)
+        boxes, kps, scores = self.decode(self.raw(canvas), self.score_threshold)
+        return _to_detections(boxes, kps, scores, scale, self.nms_iou, image.shape)
+
+
+class YuNet(LetterboxDetector):
+    """OpenCV Zoo YuNet (2023mar): anchor-free heads at strides 8/16/32, 5 landmarks.
+
+    Decoding follows OpenCV's ``FaceDetectorYN``: score = sqrt(cls * obj),
+    centre = (cell + offset) * stride, size = exp(log_size) * stride.
+    """
+
+    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None):
+        super().__init__(model, score_threshold=score_threshold, nms_iou=nms_iou)
+        m = model.manifest
+        self.strides = [int(s) for s in m.decoding["strides"]]
+        self._grid = {}
+        for s in self.strides:
+            rows, cols = self.height // s, self.width // s
+            r, c = np.divmod(np.arange(rows * cols, dtype=np.float32), cols)
+            self._grid[s] = (c, r)
+
+    def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
+        """All candidates above ``threshold`` on the model canvas: boxes Nx4, landmarks Nx10, scores N."""
+        boxes, kpss, scores = [], [], []
+        for s in self.strides:
+            cls = np.clip(out[f"cls_{s}"].reshape(-1), 0, 1)
+            obj = np.clip(out[f"obj_{s}"].reshape(-1), 0, 1)
+            score = np.sqrt(cls * obj)
+            idx = np.nonzero(score >= threshold)[0]
+            if not idx.size:
+                continue
+            c, r = self._grid[s][0][idx], self._grid[s][1][idx]
+            bb = out[f"bbox_{s}"].reshape(-1, 4)[idx]
+            kp = out[f"kps_{s}"].reshape(-1, 10)[idx]
+            cx, cy = (c + bb[:, 0]) * s, (r + bb[:, 1]) * s
+            w, h = np.exp(bb[:, 2]) * s, np.exp(bb[:, 3]) * s
+            boxes.append(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1))
+            k = kp.copy()
+            k[:, 0::2] = (k[:, 0::2] + c[:, None]) * s
+            k[:, 1::2] = (k[:, 1::2] + r[:, None]) * s
+            kpss.append(k)
+            scores.append(score[idx])
+        if not scores:
+            return np.zeros((0, 4), np.float32), np.zeros((0, 10), np.float32), np.zeros((0,), np.float32)
+        return np.concatenate(boxes), np.concatenate(kpss), np.concatenate(scores)
+
+
+def ssd_anchors(size: int, strides: list[int], per_cell: list[int]) -> NDArray[np.float32]:
+    """MediaPipe SSD anchor centres (x, y) in [0, 1]: layers with the same stride share a grid;
+    ``per_cell`` gives the anchors per cell of each distinct stride, in order."""
+    out = []
+    distinct = list(dict.fromkeys(strides))
+    for stride, n in zip(distinct, per_cell, strict=True):
+        g = size // stride
+        ys, xs = np.mgrid[0:g, 0:g]
+        centres = np.stack([(xs.reshape(-1) + 0.5) / g, (ys.reshape(-1) + 0.5) / g], axis=1)
+        out.append(np.repeat(centres, n, axis=0))
+    return np.concatenate(out).astype(np.float32)
+
+
+class BlazeFace(LetterboxDetector):
+    """MediaPipe BlazeFace short-range: 896 SSD anchors on a 128x128 input, 6 keypoints.
+
+    Keypoints are eyes, nose tip, mouth centre and both ear tragions; the five
+    landmarks of :class:`Detection` use the eyes and nose, and place the two mouth
+    corners on either side of the mouth centre, along the eye line, at 0.83 of the
+    eye distance (the ArcFace template's ratio). Scores are sigmoid(logit).
+    """
+
+    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None):
+        super().__init__(model, score_threshold=score_threshold, nms_iou=nms_iou)
+        m = model.manifest
+        self.scale = float(m.decoding["box_scale"])
+        self.anchors = ssd_anchors(self.width, [int(v) for v in m.decoding["strides"]], [int(v) for v in m.decoding["anchors_per_cell"]])
+
+    def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
+        logits = out["classificators"].reshape(-1)
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100, 100)))
+        idx = np.nonzero(scores >= threshold)[0]
+        reg = np.concatenate([out["boxes"].reshape(-1, 4), out["keypoints"].reshape(-1, 12)], axis=1)[idx] / self.scale
+        a = self.anchors[idx]
+        cx, cy = reg[:, 0] + a[:, 0], reg[:, 1] + a[:, 1]
+        bw, bh = reg[:, 2], reg[:, 3]
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) * [self.width, self.height, self.width, self.height]
+        kp = (reg[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]) * [self.width, self.height]
+        eye_a, eye_b, nose, mouth = kp[:, 0], kp[:, 1], kp[:, 2], kp[:, 3]
+        half = 0.415 * (eye_b - eye_a)
+        five = np.stack([eye_a, eye_b, nose, mouth - half, mouth + half], axis=1).reshape(-1, 10)
+        return boxes.astype(np.float32), five.astype(np.float32), scores[idx].astype(np.float32)
+
+
+DETECTORS: dict[str, Callable[[Model], Detector]] = {"yunet": YuNet, "blazeface": BlazeFace}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up edgeface in ./.venv (device package). Options:
+#   --dev    also test and lint tools (pytest, ruff, mypy)
+#   --tools  also the model toolchain in ./.venv-tools (TensorFlow, onnx2tf; large)
+# Needs Python 3.11+ with venv (Debian 12 / Pi OS Bookworm: apt-get install python3-venv).
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+dev=0; tools=0
+for a in "$@"; do
+  case "$a" in
+    --dev) dev=1 ;;
+    --tools) tools=1 ;;
+    *) echo "setup.sh: unknown option $a (expected --dev or --tools)" >&2; exit 2 ;;
+  esac
+done
+q=-q
+[ -t 1 ] && q=
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install $q --upgrade pip
+if [ "$dev" = 1 ]; then .venv/bin/pip install $q -e ".[dev]"; else .venv/bin/pip install $q -e .; fi
+if [ "$tools" = 1 ]; then
+  [ -x .venv-tools/bin/python ] || "$PY" -m venv .venv-tools
+  .venv-tools/bin/python -m pip install $q --upgrade pip
+  .venv-tools/bin/pip install $q -r tools/requirements.txt
+  .venv-tools/bin/pip install $q --no-deps -e .
+fi

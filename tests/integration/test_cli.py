@@ -1,0 +1,60 @@
+"""The `edgeface` command as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+OBAMA, OBAMA2, BIDEN = "face_recognition__obama.jpg", "face_recognition__obama2.jpg", "face_recognition__biden.jpg"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "edge.cli", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_verify_same_and_different(data):
+    same = run("verify", data / OBAMA, data / OBAMA2)
+    assert same.returncode == 0 and same.stdout.startswith("same person"), same.stderr
+    diff = run("verify", data / OBAMA, data / BIDEN, "--json")
+    assert diff.returncode == 2, diff.stderr
+    out = json.loads(diff.stdout)
+    assert out["verified"] is False and out["similarity"] < out["threshold"]
+
+
+def test_faces_draws_png(tmp_path, data):
+    png = tmp_path / "boxes.png"
+    res = run("faces", data / "insightface__t1.jpg", "--draw", png, "--json")
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(res.stdout)) == 6
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_analyze_and_represent(data):
+    res = run("analyze", data / "insightface__1423.jpg", "--json")
+    assert res.returncode == 0, res.stderr
+    [a] = json.loads(res.stdout)
+    assert a["gender"] == "female" and 0 < a["age"] < 100
+    rep = json.loads(run("represent", data / OBAMA).stdout)
+    assert len(rep) == 1 and len(rep[0]["embedding"]) == 128
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("verify", "/nonexistent.jpg", "x.jpg"), "no such file"),
+        (("verify", "{data}/insightface__no_face.png", "{data}/" + OBAMA), "no face found"),
+    ],
+)
+def test_errors_are_one_line_with_nonzero_exit(data, args, message):
+    res = run(*(a.format(data=data) for a in args))
+    assert res.returncode == 1
+    assert message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_models_lists_and_checks_every_model():
+    res = run("models")
+    assert res.returncode == 0, res.stdout
+    for name in ("yunet", "sface", "age", "gender", "emotion"):
+        assert name in res.stdout
+    assert "BAD" not in res.stdout

@@ -1,0 +1,42 @@
+"""The committed models: what the manifests promise holds for the files."""
+
+import numpy as np
+import pytest
+
+from edge.manifest import MODELS_DIR, load_manifest
+from edge.tensors import Model, pixels_to_input
+
+NAMES = ["yunet", "sface", "age", "gender", "emotion"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manifest_matches_file_and_is_full_integer(name):
+    man = load_manifest(MODELS_DIR / name)
+    man.verify_file()
+    assert man.input.dtype == "uint8" and man.input.scale == 1.0 and man.input.zero_point == 0
+    assert all(o.dtype == "int8" for o in man.outputs)
+    assert "DEQUANTIZE" not in man.raw["ops"] and man.raw["ops"].get("QUANTIZE", 0) <= 1
+    assert man.raw["fidelity"]["passed"] is True
+    assert man.raw["source"]["sha256"] and "==" in man.raw["source"]["package"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_outputs_vary_with_input(name):
+    man = load_manifest(MODELS_DIR / name)
+    m = Model(man, threads=1)
+    rng = np.random.default_rng(0)
+    shape = man.input.shape[1:]
+    a = m.run(pixels_to_input(rng.integers(0, 256, shape, dtype=np.uint8), man.input))
+    b = m.run(pixels_to_input(np.full(shape, 128, np.uint8), man.input))
+    assert any(not np.allclose(a[k], b[k]) for k in a)
+
+
+def test_total_model_size_under_20mb():
+    total = sum(p.stat().st_size for p in MODELS_DIR.glob("*/*.tflite"))
+    assert total < 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_op_is_in_the_edgetpu_list(name):
+    man = load_manifest(MODELS_DIR / name)
+    assert man.raw["edgetpu"]["ops_not_in_published_list"] == []

@@ -1,0 +1,37 @@
+"""Shape of the code: lint and types clean, imports flow one way, importing has no side effects."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent.parent
+BIN = Path(sys.executable).parent
+
+
+def test_ruff_clean():
+    proc = subprocess.run([str(BIN / "ruff"), "check", "edge", "tools", "tests"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_mypy_clean():
+    proc = subprocess.run([str(BIN / "mypy"), "edge", "tools"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_device_package_never_imports_toolchain_or_tensorflow():
+    for path in (REPO / "edge").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for n in names:
+                assert n.split(".")[0] not in {"tools", "tensorflow", "onnx2tf", "onnx", "onnxruntime"}, f"{path}: imports {n}"
+
+
+def test_import_loads_no_model_and_no_runtime():
+    code = "import sys, edge, edge.api; assert edge.api._default is None; assert 'ai_edge_litert' not in sys.modules; print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.stdout.strip() == "ok", proc.stderr

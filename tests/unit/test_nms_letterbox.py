@@ -1,0 +1,32 @@
+import numpy as np
+
+from edge.detect import letterbox, nms
+from edge.domain import BBox
+
+
+def test_nms_keeps_best_of_overlapping_and_separate_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 10.5]], np.float32)
+    scores = np.array([0.8, 0.9, 0.7, 0.6], np.float32)
+    keep = nms(boxes, scores, 0.3)
+    assert keep.tolist() == [1, 2]
+
+
+def test_nms_threshold_matters():
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], np.float32)  # IoU = 1/3
+    scores = np.array([0.9, 0.8], np.float32)
+    assert nms(boxes, scores, 0.3).tolist() == [0]
+    assert nms(boxes, scores, 0.5).tolist() == [0, 1]
+
+
+def test_letterbox_keeps_aspect_and_pads_bottom_right():
+    img = np.full((100, 400, 3), 200, np.uint8)
+    canvas, scale = letterbox(img, 480, 640)
+    assert canvas.shape == (480, 640, 3)
+    assert scale == 1.6
+    assert canvas[:160, :].min() == 200 and canvas[160:, :].max() == 0
+
+
+def test_bbox_iou():
+    a, b = BBox(0, 0, 10, 10), BBox(5, 0, 15, 10)
+    assert abs(a.iou(b) - 1 / 3) < 1e-9
+    assert a.iou(BBox(20, 20, 30, 30)) == 0.0

@@ -1,0 +1,115 @@
+"""Calibration and fidelity inputs, made with the device's own preprocessing.
+
+Detector inputs are letterboxed frames (``edge.detect.letterbox``); every other
+model gets faces found by the freshly built int8 detector and aligned with
+``edge.align`` to that model's template, exactly as the device will do. Each
+image also yields degraded copies (dark, blur, noise, low resolution...) so
+ranges cover what a door camera sees at night or in motion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.align import align_for
+from edge.detect import Detector, letterbox
+from edge.domain import Pixels
+from edge.errors import ConversionError
+from edge.image import load_image
+from tools import dataset
+from tools.progress import progress
+
+Img = Pixels
+
+
+def _motion_blur(img: Img, k: int = 9) -> Img:
+    kernel = np.zeros((k, k), np.float32)
+    kernel[k // 2, :] = 1.0 / k
+    return cv2.filter2D(img, -1, kernel)
+
+
+def _jpeg(img: Img, q: int) -> Img:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+    out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
+    return img if out is None else out
+
+
+def _lowres(img: Img, f: float) -> Img:
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _noise(img: Img, sigma: float, rng: np.random.Generator) -> Img:
+    return np.clip(img.astype(np.float32) + rng.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
+
+
+def _gamma(img: Img, g: float, gain: float = 1.0) -> Img:
+    lut = np.clip(((np.arange(256) / 255.0) ** g) * 255.0 * gain, 0, 255).astype(np.uint8)
+    return cv2.LUT(img, lut)
+
+
+#: Named degradations; "clean" first. Calibration uses all, fidelity the DEGRADED subset.
+AUGMENT: dict[str, Callable[[Img, np.random.Generator], Img]] = {
+    "clean": lambda im, r: im,
+    "flip": lambda im, r: np.ascontiguousarray(im[:, ::-1]),
+    "dark": lambda im, r: _noise(_gamma(im, 1.8, 0.6), 4, r),
+    "bright": lambda im, r: _gamma(im, 0.6),
+    "blur": lambda im, r: cv2.GaussianBlur(im, (5, 5), 1.5),
+    "motion": lambda im, r: _motion_blur(im),
+    "noise": lambda im, r: _noise(im, 10, r),
+    "jpeg": lambda im, r: _jpeg(im, 25),
+    "lowres": lambda im, r: _lowres(im, 0.35),
+    "contrast": lambda im, r: cv2.convertScaleAbs(im, alpha=0.5, beta=64),
+}
+DEGRADED = ("clean", "dark", "motion", "lowres")
+
+
+def images(split: str, variants: tuple[str, ...], folder: Path | None = None, seed: int = 0) -> Iterator[tuple[str, Img]]:
+    """(name, BGR image) for every image of the split (or of a user's ``folder``) and variant."""
+    rng = np.random.default_rng(seed)
+    if folder is not None:
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+        if not files:
+            raise ConversionError(f"{folder}: expected face photos (.jpg, .png, .webp, .bmp), found none")
+        sources = [(p.name, load_image(p)) for p in files]
+    else:
+        sources = [(it.file, dataset.load(it)) for it in dataset.items(split)]
+    for name, img in progress(sources, f"images ({split})", len(sources)):
+        for v in variants:
+            yield f"{name}#{v}", AUGMENT[v](img, rng)
+
+
+def detector_inputs(
+    height: int, width: int, split: str, variants: tuple[str, ...], folder: Path | None = None, colour: str = "BGR", pad: int = 0
+) -> list[tuple[str, Img]]:
+    """Letterboxed frames; ``colour`` "RGB" gives them in the order an RGB model takes."""
+    out = [(n, letterbox(img, height, width, pad)[0]) for n, img in images(split, variants, folder)]
+    return [(n, np.ascontiguousarray(c[:, :, ::-1])) for n, c in out] if colour == "RGB" else out
+
+
+def face_inputs(
+    detector: Detector,
+    preprocess: dict,
+    split: str,
+    variants: tuple[str, ...],
+    folder: Path | None = None,
+    largest_only: bool = False,
+) -> list[tuple[str, Img]]:
+    """Aligned crops of every face the device detector finds (degradations applied to the
+    whole image before detection, as a camera would produce them)."""
+    out = []
+    for name, img in images(split, variants, folder):
+        dets = detector.detect(img)
+        if largest_only:
+            dets = sorted(dets, key=lambda d: -d.box.area)[:1]
+        for k, d in enumerate(dets):
+            out.append((f"{name}@{k}", align_for(img, d.landmarks, preprocess)))
+    if not out:
+        where = folder or f"tools/data ({split})"
+        raise ConversionError(f"{where}: the detector found no faces; calibration needs face photos")
+    return out

