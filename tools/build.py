@@ -112,8 +112,9 @@ def _manifest(src: ModelSource, info: GraphInfo, file: str, data: bytes, pre: di
 
 
 class Builder:
-    def __init__(self, out: Path, cache: Path, calib_folder: Path | None, work: Path):
+    def __init__(self, out: Path, cache: Path, calib_folder: Path | None, work: Path, float_dir: Path | None = FLOAT_DIR):
         self.out = out
+        self.float_dir = float_dir
         self.cache = cache
         self.calib_folder = calib_folder
         self.work = work
@@ -226,8 +227,9 @@ class Builder:
         if not res.passed:
             shutil.rmtree(stage, ignore_errors=True)
             raise ConversionError(f"{src.name}: int8 model falls short of its fidelity bar: {'; '.join(res.failures)}. Nothing was written.")
-        FLOAT_DIR.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(float_path, FLOAT_DIR / float_path.name)
+        if self.float_dir is not None:  # the float originals, for tools.bench
+            self.float_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(float_path, self.float_dir / float_path.name)
         final = self.out / src.name
         old = self.out / f".old-{src.name}"
         shutil.rmtree(old, ignore_errors=True)
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             names = [DETECTOR] + [n for n in names if n != DETECTOR]
         failed: list[str] = []
         with tempfile.TemporaryDirectory(prefix="edgeface-build-") as work:
-            builder = Builder(out, args.cache, args.calib_folder, Path(work))
+            builder = Builder(out, args.cache, args.calib_folder, Path(work), None if args.check else FLOAT_DIR)
             for name in names:
                 try:
                     builder.build(sources[name], explicit=bool(args.models))

@@ -92,7 +92,7 @@ def _onnx_graph(onnx_path: Path, build: dict[str, Any], sample: np.ndarray, work
         input_shape=[1, c, h, w],
         strip_softmax=bool(build.get("strip_softmax")),
         equalize=bool(build.get("equalize")),
-        prelu_as_mul_add=bool(build.get("prelu_as_mul_add")),
+        prelu_depthwise=bool(build.get("prelu_as_depthwise")),
     )
     log.info("%s: graph rewrites %s", onnx_path.name, rewrites)
     sm_dir = work / "saved_model"

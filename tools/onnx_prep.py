@@ -130,7 +130,7 @@ def strip_final_softmax(model: onnx.ModelProto) -> bool:
 
 
 def prepare_onnx(
-    src: Path, dst: Path, *, input_shape: list[int], strip_softmax: bool, equalize: bool = False, prelu_as_mul_add: bool = False
+    src: Path, dst: Path, *, input_shape: list[int], strip_softmax: bool, equalize: bool = False, prelu_depthwise: bool = False
 ) -> dict[str, Any]:
     """Load ``src``, apply the static input shape, softmax removal and (optionally) BN
     folding + cross-layer equalisation; check the rewritten graph computes the same
@@ -147,14 +147,14 @@ def prepare_onnx(
     if equalize:
         done["batchnorm_folded"] = fold_batchnorm(model)
         done["cross_layer_equalised_pairs"] = equalize_cross_layer(model)
-    if prelu_as_mul_add:
-        done["prelu_as_mul_add"] = decompose_prelu(model)
+    if prelu_depthwise:
+        done["prelu_as_depthwise"] = prelu_as_depthwise(model)
     model = onnx.shape_inference.infer_shapes(model)
     onnx.checker.check_model(model)
     tmp = dst.with_suffix(".tmp")
     onnx.save(model, str(tmp))
     tmp.replace(dst)
-    if equalize or prelu_as_mul_add:
+    if equalize or prelu_depthwise:
         done["rewrite_max_rel_diff"] = float(f"{check_same_function(shaped, dst, input_shape):.3g}")
     return done
 
@@ -329,12 +329,16 @@ def check_same_function(original: Path, changed: Path, input_shape: list[int], t
     return worst
 
 
-def decompose_prelu(model: onnx.ModelProto) -> int:
-    """PRelu(x) = slope*x + (1 - slope)*Relu(x), as Mul/Relu/Mul/Add.
 
-    The same function, built from operators that XNNPACK runs in int8 (its int8 PRELU
-    kernel is missing, so every PRELU splits the graph and falls back to slow reference
-    code) and that are all in the Edge TPU's list."""
+def prelu_as_depthwise(model: onnx.ModelProto) -> int:
+    """Rewrite every PRelu(x, a) as Relu(x) + DW_a'(Relu(DW_-1(x))) with a' = -a.
+
+    DW_k is a 1x1 depthwise convolution (one weight per channel): DW_-1 negates, so
+    Relu(DW_-1(x)) = relu(-x), and PReLU(x) = relu(x) - a * relu(-x). The same function,
+    built only from CONV/DEPTHWISE_CONV (+fused ReLU) and ADD, which XNNPACK runs in int8;
+    its int8 PRELU kernel is missing, so each PRELU split the graph into a separate,
+    slow reference-kernel step. Every operator stays in the Edge TPU's list.
+    """
     graph = model.graph
     w = _Weights(graph)
     nodes = []
@@ -343,15 +347,20 @@ def decompose_prelu(model: onnx.ModelProto) -> int:
         if node.op_type != "PRelu" or node.input[1] not in w:
             nodes.append(node)
             continue
-        x, out, slope = node.input[0], node.output[0], w.arrays[node.input[1]]
-        base = f"{out}_prelu"
-        w.arrays[base + "_a"] = slope.astype(np.float32)
-        w.arrays[base + "_b"] = (1.0 - slope).astype(np.float32)
+        x, out = node.input[0], node.output[0]
+        slope = w.arrays[node.input[1]].reshape(-1).astype(np.float32)
+        c = slope.size
+        base = f"{out}_pdw"
+        w.arrays[base + "_neg"] = np.full((c, 1, 1, 1), -1.0, np.float32)
+        w.arrays[base + "_neg_b"] = np.zeros(c, np.float32)
+        w.arrays[base + "_a"] = (-slope).reshape(c, 1, 1, 1)
+        w.arrays[base + "_a_b"] = np.zeros(c, np.float32)
         nodes += [
-            onnx.helper.make_node("Mul", [x, base + "_a"], [base + "_ax"]),
-            onnx.helper.make_node("Relu", [x], [base + "_relu"]),
-            onnx.helper.make_node("Mul", [base + "_relu", base + "_b"], [base + "_brelu"]),
-            onnx.helper.make_node("Add", [base + "_ax", base + "_brelu"], [out]),
+            onnx.helper.make_node("Relu", [x], [base + "_pos"]),
+            onnx.helper.make_node("Conv", [x, base + "_neg", base + "_neg_b"], [base + "_negx"], group=c, kernel_shape=[1, 1]),
+            onnx.helper.make_node("Relu", [base + "_negx"], [base + "_relu_negx"]),
+            onnx.helper.make_node("Conv", [base + "_relu_negx", base + "_a", base + "_a_b"], [base + "_scaled"], group=c, kernel_shape=[1, 1]),
+            onnx.helper.make_node("Add", [base + "_pos", base + "_scaled"], [out]),
         ]
         n += 1
     del graph.node[:]

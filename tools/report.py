@@ -23,9 +23,9 @@ def _plots(folder: Path, name: str, p: dict[str, Any]) -> list[str]:
 
     files = []
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    for key, label in (("sim_f", "float"), ("sim_q", "int8")):
+    for key, label, style in (("sim_f", "float", dict(lw=4, alpha=0.5)), ("sim_q", "int8", dict(lw=1.5, ls="--"))):
         far, tar = _roc(p[key], p["same"])
-        ax.plot(far, tar, label=label, drawstyle="steps-post")
+        ax.plot(far, tar, label=label, drawstyle="steps-post", **style)
     ax.set_xscale("symlog", linthresh=1e-2)
     ax.set(xlabel="false accept rate", ylabel="true accept rate", title=f"{name}: ROC on labelled pairs")
     ax.legend()

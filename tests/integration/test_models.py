@@ -17,6 +17,7 @@ def test_manifest_matches_file_and_is_full_integer(name):
     assert all(o.dtype == "int8" for o in man.outputs)
     assert "DEQUANTIZE" not in man.raw["ops"] and man.raw["ops"].get("QUANTIZE", 0) <= 1
     assert man.raw["fidelity"]["passed"] is True
+    assert man.raw["fidelity"]["calibration_samples"] >= 250  # several hundred, per the toolchain's contract
     assert man.raw["source"]["sha256"] and "==" in man.raw["source"]["package"]
 
 
