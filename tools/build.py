@@ -55,6 +55,7 @@ TEMPLATES: dict[str, tuple[np.ndarray, list[int]]] = {
     "dlib_eyes": (np.array([[0.2273300617, 0.2213958465], [0.7528139680, 0.2212327963]], np.float32), [0, 1]),
 }
 DETECTOR = "yunet"  # finds the faces that calibrate every crop model
+INT8_ONLY = ("prelu_as_depthwise",)  # build options that change the graph only for int8 speed
 
 
 def _versions() -> dict[str, str]:
@@ -153,12 +154,16 @@ class Builder:
             return
         path = fetch(src, self.cache)
         work = self.work / src.name
-        work.mkdir(parents=True, exist_ok=True)
+        for sub in ("float", "int8"):
+            (work / sub).mkdir(parents=True, exist_ok=True)
         variants = tuple(b.get("calib_variants") or calibration.AUGMENT)
         calib = self.samples(src, "calib", variants, self.calib_folder)
         log.info("%s: %d calibration samples", src.name, len(calib))
         pixels = np.stack([c for _, c in calib]).reshape((-1, *b["input_shape"][1:]))
-        fg = CONVERTERS[src.converter](path, b, pixels, work)
+        # The float original: the source converted faithfully. Rewrites made only so that int8
+        # runs well (INT8_ONLY) go into the graph that is quantised, not into the reference.
+        fg = CONVERTERS[src.converter](path, {k: v for k, v in b.items() if k not in INT8_ONLY}, pixels, work / "float")
+        fg_q = CONVERTERS[src.converter](path, b, pixels, work / "int8") if any(b.get(k) for k in INT8_ONLY) else fg
 
         float_path = work / f"{src.name}_float32.tflite"
         float_path.write_bytes(to_tflite(fg, None))
@@ -178,7 +183,7 @@ class Builder:
         shutil.rmtree(stage, ignore_errors=True)
         stage.mkdir(parents=True)
         file = f"{src.name}_int8.tflite"
-        data = to_tflite(fg, (c for _, c in calib))
+        data = to_tflite(fg_q, (c for _, c in calib))
         (stage / file).write_bytes(data)
         info = require_full_integer(stage / file)
         pre = _preprocess(b)
@@ -186,7 +191,7 @@ class Builder:
         if src.task == "embedder":
             thresholds["cosine"] = 0.0  # set from the fidelity run below
         man = _manifest(src, info, file, data, pre, thresholds)
-        man["graph_rewrites"] = fg.notes
+        man["graph_rewrites"] = fg_q.notes
         (stage / "manifest.yaml").write_text(yaml.safe_dump(man, sort_keys=False, default_flow_style=None, width=120))
 
         model = Model(load_manifest(stage), threads=2)

@@ -331,13 +331,14 @@ def check_same_function(original: Path, changed: Path, input_shape: list[int], t
 
 
 def prelu_as_depthwise(model: onnx.ModelProto) -> int:
-    """Rewrite every PRelu(x, a) as Relu(x) + DW_a'(Relu(DW_-1(x))) with a' = -a.
+    """Rewrite every PRelu(x, a) as Relu(DW_1(x)) + DW_-a(Relu(DW_-1(x))).
 
-    DW_k is a 1x1 depthwise convolution (one weight per channel): DW_-1 negates, so
-    Relu(DW_-1(x)) = relu(-x), and PReLU(x) = relu(x) - a * relu(-x). The same function,
-    built only from CONV/DEPTHWISE_CONV (+fused ReLU) and ADD, which XNNPACK runs in int8;
-    its int8 PRELU kernel is missing, so each PRELU split the graph into a separate,
-    slow reference-kernel step. Every operator stays in the Edge TPU's list.
+    DW_k is a 1x1 depthwise convolution (one weight per channel), so Relu(DW_-1(x)) =
+    relu(-x) and PReLU(x) = relu(x) - a * relu(-x). The same function, built only from
+    DEPTHWISE_CONV_2D with fused ReLU and ADD, which XNNPACK runs in int8. Measured with
+    ai-edge-litert 2.3: neither int8 PRELU nor a standalone int8 RELU is delegated, so
+    each one split SFace into a separate slow reference-kernel step (28 partitions).
+    Every operator stays in the Edge TPU's list.
     """
     graph = model.graph
     w = _Weights(graph)
@@ -351,12 +352,15 @@ def prelu_as_depthwise(model: onnx.ModelProto) -> int:
         slope = w.arrays[node.input[1]].reshape(-1).astype(np.float32)
         c = slope.size
         base = f"{out}_pdw"
+        w.arrays[base + "_one"] = np.full((c, 1, 1, 1), 1.0, np.float32)
         w.arrays[base + "_neg"] = np.full((c, 1, 1, 1), -1.0, np.float32)
         w.arrays[base + "_neg_b"] = np.zeros(c, np.float32)
         w.arrays[base + "_a"] = (-slope).reshape(c, 1, 1, 1)
         w.arrays[base + "_a_b"] = np.zeros(c, np.float32)
         nodes += [
-            onnx.helper.make_node("Relu", [x], [base + "_pos"]),
+            # relu(x) as a depthwise x1 with fused ReLU: XNNPACK has no standalone int8 RELU either.
+            onnx.helper.make_node("Conv", [x, base + "_one", base + "_neg_b"], [base + "_x"], group=c, kernel_shape=[1, 1]),
+            onnx.helper.make_node("Relu", [base + "_x"], [base + "_pos"]),
             onnx.helper.make_node("Conv", [x, base + "_neg", base + "_neg_b"], [base + "_negx"], group=c, kernel_shape=[1, 1]),
             onnx.helper.make_node("Relu", [base + "_negx"], [base + "_relu_negx"]),
             onnx.helper.make_node("Conv", [base + "_relu_negx", base + "_a", base + "_a_b"], [base + "_scaled"], group=c, kernel_shape=[1, 1]),
