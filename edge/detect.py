@@ -149,6 +149,14 @@ class YuNet(LetterboxDetector):
         return np.concatenate(boxes), np.concatenate(kpss), np.concatenate(scores)
 
 
+def head_ranges(spec: list[list[float]]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """``[[lo, hi, count], ...]`` -> per-field (lo, hi) arrays; the fields repeat with period
+    sum(count) along an output's last axis. A bounded head outputs relu6((v - lo) * 6 / (hi - lo))."""
+    lo = np.concatenate([np.full(int(c), float(a), np.float32) for a, b, c in spec])
+    hi = np.concatenate([np.full(int(c), float(b), np.float32) for a, b, c in spec])
+    return lo, hi
+
+
 def ssd_anchors(size: int, strides: list[int], per_cell: list[int]) -> NDArray[np.float32]:
     """MediaPipe SSD anchor centres (x, y) in [0, 1]: layers with the same stride share a grid;
     ``per_cell`` gives the anchors per cell of each distinct stride, in order."""
@@ -176,12 +184,20 @@ class BlazeFace(LetterboxDetector):
         m = model.manifest
         self.scale = float(m.decoding["box_scale"])
         self.anchors = ssd_anchors(self.width, [int(v) for v in m.decoding["strides"]], [int(v) for v in m.decoding["anchors_per_cell"]])
+        self.ranges = {n: head_ranges(v) for n, v in (m.decoding.get("head_ranges") or {}).items()}
+
+    def _unbound(self, name: str, v: NDArray[np.float32]) -> NDArray[np.float32]:
+        if name not in self.ranges:
+            return v
+        lo, hi = self.ranges[name]
+        flat = v.reshape(-1, lo.size)
+        return (flat * ((hi - lo) / 6.0) + lo).astype(np.float32)
 
     def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
-        logits = out["classificators"].reshape(-1)
+        logits = self._unbound("classificators", out["classificators"]).reshape(-1)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100, 100)))
         idx = np.nonzero(scores >= threshold)[0]
-        reg = np.concatenate([out["boxes"].reshape(-1, 4), out["keypoints"].reshape(-1, 12)], axis=1)[idx] / self.scale
+        reg = self._unbound("regressors", out["regressors"]).reshape(-1, 16)[idx] / self.scale
         a = self.anchors[idx]
         cx, cy = reg[:, 0] + a[:, 0], reg[:, 1] + a[:, 1]
         bw, bh = reg[:, 2], reg[:, 3]

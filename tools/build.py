@@ -156,7 +156,7 @@ class Builder:
         work = self.work / src.name
         for sub in ("float", "int8"):
             (work / sub).mkdir(parents=True, exist_ok=True)
-        variants = tuple(b.get("calib_variants") or calibration.AUGMENT)
+        variants = tuple(b.get("calib_variants") or calibration.PHOTOMETRIC)
         calib = self.samples(src, "calib", variants, self.calib_folder)
         log.info("%s: %d calibration samples", src.name, len(calib))
         pixels = np.stack([c for _, c in calib]).reshape((-1, *b["input_shape"][1:]))

@@ -53,6 +53,21 @@ def _gamma(img: Img, g: float, gain: float = 1.0) -> Img:
     return cv2.LUT(img, lut)
 
 
+def _crop(img: Img, r: np.random.Generator) -> Img:
+    """A random crop of 55-95% of each side (the framing a camera gives varies)."""
+    h, w = img.shape[:2]
+    fh, fw = r.uniform(0.55, 0.95, 2)
+    ch, cw = max(8, int(h * fh)), max(8, int(w * fw))
+    y, x = int(r.integers(0, h - ch + 1)), int(r.integers(0, w - cw + 1))
+    return np.ascontiguousarray(img[y : y + ch, x : x + cw])
+
+
+def _rotate(img: Img, r: np.random.Generator) -> Img:
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(r.uniform(-12, 12)), 1.0)
+    return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
 #: Named degradations; "clean" first. Calibration uses all, fidelity the DEGRADED subset.
 AUGMENT: dict[str, Callable[[Img, np.random.Generator], Img]] = {
     "clean": lambda im, r: im,
@@ -65,7 +80,15 @@ AUGMENT: dict[str, Callable[[Img, np.random.Generator], Img]] = {
     "jpeg": lambda im, r: _jpeg(im, 25),
     "lowres": lambda im, r: _lowres(im, 0.35),
     "contrast": lambda im, r: cv2.convertScaleAbs(im, alpha=0.5, beta=64),
+    # geometric variants: new framings of clean photos, no photometric extremes
+    "crop_a": _crop,
+    "crop_b": _crop,
+    "crop_c": _crop,
+    "rotate_a": _rotate,
+    "rotate_b": _rotate,
 }
+#: The photometric degradations only (the default calibration set of every model).
+PHOTOMETRIC = ("clean", "flip", "dark", "bright", "blur", "motion", "noise", "jpeg", "lowres", "contrast")
 DEGRADED = ("clean", "dark", "motion", "lowres")
 
 

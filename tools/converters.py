@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.detect import head_ranges
 from edge.errors import ConversionError
 from tools.onnx_prep import prepare_onnx, unpack_block_quantised
 
@@ -182,6 +183,34 @@ def keras_h5(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -
     return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=[name], keep=model, notes=notes)
 
 
+def _equalize_tflite_steps(steps: list[tuple[str, Any, list[int], int]], consts: dict[int, np.ndarray]) -> int:
+    """Cross-layer equalisation for DEPTHWISE_CONV_2D (no activation) -> 1x1 CONV_2D pairs of a
+    TFLite graph, on its constant weights (as :func:`_equalize_separable`). Exact in float."""
+    users: dict[int, list[tuple[str, Any, list[int], int]]] = {}
+    for st in steps:
+        for i in st[2]:
+            users.setdefault(i, []).append(st)
+    n = 0
+    for name, o, ins, out in steps:
+        if name != "DEPTHWISE_CONV_2D" or o.fusedActivationFunction != 0 or len(users.get(out, [])) != 1:
+            continue
+        nxt = users[out][0]
+        if nxt[0] != "CONV_2D" or consts[nxt[2][1]].shape[1:3] != (1, 1) or nxt[2][0] != out:
+            continue
+        dw, db, pw = consts[ins[1]], consts[ins[2]], consts[nxt[2][1]]  # [1,H,W,C], [C], [O,1,1,C]
+        if dw.shape[3] != pw.shape[3]:
+            continue
+        r_dw = np.abs(dw).reshape(-1, dw.shape[3]).max(0)
+        r_pw = np.abs(pw).reshape(pw.shape[0], -1).max(0)
+        s = np.where((r_dw > 0) & (r_pw > 0), np.sqrt(r_dw / np.maximum(r_pw, 1e-12)), 1.0).astype(np.float32)
+        # The pointwise conv's bias absorbs nothing: (dw/s)(x) + db/s, then pw*s: pw*s*(dw x + db)/s.
+        consts[ins[1]] = (dw / s).astype(np.float32)
+        consts[ins[2]] = (db / s).astype(np.float32)
+        consts[nxt[2][1]] = (pw * s.reshape(1, 1, 1, -1)).astype(np.float32)
+        n += 1
+    return n
+
+
 def _equalize_separable(model: Any) -> int:
     """Cross-layer equalisation inside each SeparableConv2D (depthwise -> pointwise, linear
     in between): depthwise channel i scaled by 1/s_i, the pointwise input channel by s_i,
@@ -238,12 +267,16 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
         if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RELU", "PAD", "MAX_POOL_2D", "RESHAPE", "CONCATENATION"):
             raise ConversionError(f"{src.name}: operator {name} is not supported by the tflite_float converter; add it in tools/converters.py")
         steps.append((name, o, ins, out))
+    notes: dict[str, Any] = {"fp16_weights_widened": True}
+    if build.get("equalize"):
+        notes["depthwise_pointwise_equalised"] = _equalize_tflite_steps(steps, consts)
     h, w, c = build["input_shape"][1:]
     norm = build.get("normalise", {})
     in_idx = int(g.inputs[0])
     out_names = [g.tensors[i].name.decode() for i in g.outputs]
-    clip = dict(build.get("clip_outputs") or {})
-    split = {k: [(str(p[0]), int(p[1])) for p in v] for k, v in (build.get("split_outputs") or {}).items()}
+    ranges = {n: head_ranges(v) for n, v in ((build.get("decoding") or {}).get("head_ranges") or {}).items()}
+    if ranges:
+        notes["heads_bounded"] = _bound_heads(steps, consts, dict(zip(out_names, g.outputs, strict=True)), ranges)
 
     def run(x: Any) -> dict[str, Any]:
         env: dict[int, Any] = {in_idx: _normalise(x, norm)}
@@ -277,13 +310,7 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
                 env[out] = tf.reshape(val(ins[0]), [int(v) for v in shape])
             elif name == "CONCATENATION":
                 env[out] = act[o.fusedActivationFunction](tf.concat([val(i) for i in ins], axis=o.axis))
-        res = {n: env[i] for n, i in zip(out_names, g.outputs, strict=True)}
-        for n, parts in split.items():  # channel groups with different ranges get their own int8 scale
-            pieces = tf.split(res.pop(n), [p[1] for p in parts], axis=-1)
-            res.update({p[0]: t for p, t in zip(parts, pieces, strict=True)})
-        for n, (lo, hi) in clip.items():  # bound far-off anchors' values so int8 keeps resolution
-            res[n] = tf.clip_by_value(res[n], float(lo), float(hi))
-        return res
+        return {n: env[i] for n, i in zip(out_names, g.outputs, strict=True)}
 
     fn = tf.function(run, input_signature=[tf.TensorSpec([1, h, w, c], tf.float32, name="pixels")])
     it: Any = Interpreter(model_path=str(src))
@@ -294,14 +321,52 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
         it.set_tensor(it.get_input_details()[0]["index"], _normalise_np(pixels.astype(np.float32), norm))
         it.invoke()
         res = {n: it.get_tensor(outs[n]) for n in out_names}
-        for n, parts in split.items():
-            pieces = np.split(res.pop(n), np.cumsum([p[1] for p in parts])[:-1], axis=-1)
-            res.update({p[0]: t for p, t in zip(parts, pieces, strict=True)})
-        return {n: np.clip(v, *clip[n]) if n in clip else v for n, v in res.items()}
+        for n, (lo, hi) in ranges.items():  # the bounded heads' encoding, as the rebuilt graph has it
+            res[n] = np.clip((res[n] - lo) * (6.0 / (hi - lo)), 0.0, 6.0)
+        return res
 
-    notes = {"fp16_weights_widened": True, "outputs_split": split, "outputs_clipped": clip}
-    names = [n for n in out_names if n not in split] + [p[0] for v in split.values() for p in v]
-    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=names, notes=notes)
+    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=out_names, notes=notes)
+
+
+def _bound_heads(
+    steps: list[tuple[str, Any, list[int], int]],
+    consts: dict[int, np.ndarray],
+    outputs: dict[str, int],
+    ranges: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> dict[str, int]:
+    """Give each output head's last CONV_2D a fused RELU6 over an affine map of its useful
+    range: y = relu6((v - lo) * 6 / (hi - lo)), per output field.
+
+    An int8 tensor's scale comes from its observed range; BlazeFace's heads also emit huge
+    values for far-off anchors (|v| up to 1e4), which left 2-3 px per int8 step. Bounding the
+    conv output itself (not a clip after it) gives (hi - lo) / 255 per step; the host undoes
+    the affine map (``edge.detect.BlazeFace``), saturation being a clip to [lo, hi]."""
+    producer = {st[3]: st for st in steps}
+    done: dict[str, int] = {}
+    for name, (lo, hi) in ranges.items():
+        frontier, convs = [outputs[name]], []
+        while frontier:
+            st = producer.get(frontier.pop())
+            if st is None:
+                continue
+            if st[0] == "CONV_2D":
+                convs.append(st)
+            elif st[0] == "RESHAPE":
+                frontier.append(st[2][0])
+            elif st[0] == "CONCATENATION":
+                frontier += st[2]
+        period = lo.size
+        for _, o, ins, _ in convs:
+            w, b = consts[ins[1]], consts[ins[2]]
+            if w.shape[0] % period or o.fusedActivationFunction != 0:
+                raise ConversionError(f"head conv with {w.shape[0]} outputs does not fit a period of {period} fields")
+            f_lo, f_hi = np.tile(lo, w.shape[0] // period), np.tile(hi, w.shape[0] // period)
+            k = (6.0 / (f_hi - f_lo)).astype(np.float32)
+            consts[ins[1]] = (w * k.reshape(-1, 1, 1, 1)).astype(np.float32)
+            consts[ins[2]] = ((b - f_lo) * k).astype(np.float32)
+            o.fusedActivationFunction = 3  # RELU6
+        done[name] = len(convs)
+    return done
 
 
 CONVERTERS: dict[str, Callable[[Path, dict[str, Any], np.ndarray, Path], FloatGraph]] = {
