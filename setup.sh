@@ -18,7 +18,11 @@ q=-q
 [ -t 1 ] && q=
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install $q --upgrade pip
-if [ "$dev" = 1 ]; then .venv/bin/pip install $q -e ".[dev]"; else .venv/bin/pip install $q -e .; fi
+extras=""
+[ "$dev" = 1 ] && extras="dev"
+# 32-bit Pi OS has no ai-edge-litert wheel: tflite-runtime (with numpy<2) instead.
+[ "$(uname -m)" = armv7l ] && extras="${extras:+$extras,}armv7"
+.venv/bin/pip install $q -e ".${extras:+[$extras]}"
 if [ "$tools" = 1 ]; then
   [ -x .venv-tools/bin/python ] || "$PY" -m venv .venv-tools
   .venv-tools/bin/python -m pip install $q --upgrade pip
