@@ -15,6 +15,7 @@ from edge.api import (
     Verification,
     analyze,
     extract_faces,
+    find,
     represent,
     verify,
 )
@@ -25,9 +26,10 @@ from edge.errors import (
     ModelError,
     NoFaceError,
 )
+from edge.match import Gallery, Match
 
 __all__ = [
     "Analysis", "ConfigError", "EdgeFaceError", "Face", "ImageError", "ModelError", "NoFaceError",
-    "Recognizer", "Representation", "Verification", "analyze", "extract_faces", "represent", "verify",
+    "Gallery", "Match", "Recognizer", "Representation", "Verification", "analyze", "extract_faces", "find", "represent", "verify",
 ]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""DeepFace-style API on the int8 models: extract_faces, represent, verify, analyze.
+"""DeepFace-style API on the int8 models: extract_faces, represent, verify, find, analyze.
 
 Every ``img`` argument may be a file path (str or Path), the raw bytes of an
 encoded image, or a numpy array in OpenCV's BGR order (BGRA, grayscale and
@@ -7,7 +7,9 @@ encoded image, or a numpy array in OpenCV's BGR order (BGRA, grayscale and
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +21,13 @@ from edge.detect import DETECTORS, Detector
 from edge.domain import Detection, Pixels
 from edge.embed import Embedder
 from edge.errors import ConfigError, NoFaceError
+from edge.gallery import index_folder
 from edge.image import ImageInput, load_image
 from edge.manifest import MODELS_DIR, find_manifest
+from edge.match import Gallery, Match
 from edge.tensors import Model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,31 @@ class Recognizer:
         sim = float(e1 @ e2)
         return Verification(sim >= thr, sim, thr, (f1, f2))
 
+    def gallery(self, folder: str | Path, progress: Callable[[int, int], None] | None = None) -> Gallery:
+        """The gallery of a folder with one subfolder of photos per person (cached, see
+        :mod:`edge.gallery`); each photo contributes its largest face."""
+        emb = self.embedder
+
+        def embed(path: Path) -> NDArray[np.float32]:
+            face = self.extract_faces(path)[0]
+            with self._lock:
+                return emb.embed_crop(face.crop)
+
+        dim = int(emb.model.manifest.outputs[0].shape[-1])
+        gallery, stats = index_folder(folder, embed, emb.fingerprint, dim, progress)
+        if stats.skipped:
+            log.warning("%d gallery photo(s) had no usable face: %s", len(stats.skipped), ", ".join(stats.skipped))
+        return gallery
+
+    def find(
+        self, img: ImageInput, gallery: str | Path | Gallery, *, threshold: float | None = None, top_k: int = 5, enforce_detection: bool = True
+    ) -> list[list[Match]]:
+        """For each face in ``img`` (largest first), the closest identities of ``gallery``
+        (a folder, see :meth:`gallery`, or a :class:`Gallery`), best first."""
+        g = gallery if isinstance(gallery, Gallery) else self.gallery(gallery)
+        thr = self.embedder.threshold if threshold is None else float(threshold)
+        return [g.search(r.embedding, thr, top_k, self.embedder.fingerprint) for r in self.represent(img, enforce_detection=enforce_detection)]
+
     def analyze(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
         image = load_image(img)
         faces = self.extract_faces(image, enforce_detection=enforce_detection)
@@ -184,3 +215,7 @@ def verify(img1: ImageInput, img2: ImageInput, *, threshold: float | None = None
 
 def analyze(img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
     return default_recognizer().analyze(img, enforce_detection=enforce_detection)
+
+
+def find(img: ImageInput, gallery: str | Path | Gallery, *, threshold: float | None = None, top_k: int = 5) -> list[list[Match]]:
+    return default_recognizer().find(img, gallery, threshold=threshold, top_k=top_k)

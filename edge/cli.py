@@ -82,6 +82,35 @@ def cmd_represent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(label: str) -> Any:
+    """A progress line on stderr in a terminal; nothing when piped or in CI."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(n: int, total: int) -> None:
+        sys.stderr.write(f"\r{label}: {n}/{total}")
+        if n == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    rec = _recognizer(args)
+    gallery = rec.gallery(args.gallery, progress=_progress("indexing gallery"))
+    res = rec.find(args.image, gallery, threshold=args.threshold, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(_round([[m.__dict__ for m in face] for face in res])))
+        return 0
+    for i, face in enumerate(res):
+        best = face[0] if face else None
+        who = f"{best.identity} ({best.similarity:.3f})" if best and best.verified else "unknown"
+        others = ", ".join(f"{m.identity} {m.similarity:.3f}" for m in face[1:])
+        print(f"face {i}: {who}" + (f"; next: {others}" if others else ""))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from edge.manifest import MODELS_DIR, load_manifest
 
@@ -110,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="cosine threshold (default: the embedder manifest's)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("find", help="who is this? search a gallery folder (one subfolder of photos per person)")
+    p.add_argument("image")
+    p.add_argument("--gallery", required=True, help="folder with one subfolder per person")
+    p.add_argument("--threshold", type=float, help="cosine threshold (default: the embedder manifest's)")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_find)
     p = sub.add_parser("faces", help="find faces; optionally draw them")
     p.add_argument("image")
     p.add_argument("--draw", type=Path, help="write the image with boxes and landmarks here (PNG/JPEG)")

@@ -1,0 +1,113 @@
+"""Folder galleries: one subfolder per person, embeddings cached next to the photos.
+
+The cache (``.edgeface-gallery.npz`` inside the folder, no pickle) holds every photo's
+embedding with the photo's size and modification time, and the embedder's sha256.
+Only new or changed photos are embedded again; a cache made by another model is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.errors import EdgeFaceError, ImageError, NoFaceError
+from edge.match import Gallery
+
+log = logging.getLogger(__name__)
+
+CACHE_NAME = ".edgeface-gallery.npz"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+Embed = Callable[[Path], NDArray[np.float32]]  # photo -> embedding of its largest face
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    embedded: int
+    reused: int
+    skipped: tuple[str, ...]  # photos with no readable face, relative paths
+
+
+def _photos(folder: Path) -> list[tuple[str, str, Path]]:
+    """(relative path, identity, path) for every photo in a subfolder of ``folder``."""
+    out = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(sub.rglob("*")):
+            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                out.append((f.relative_to(folder).as_posix(), sub.name, f))
+    return out
+
+
+def _read_cache(path: Path, fingerprint: str) -> dict[str, tuple[int, int, NDArray[np.float32]]]:
+    """{relative path: (size, mtime_ns, embedding)} from a cache of this embedder, else empty."""
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            emb = np.asarray(z["embeddings"], np.float32)
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("gallery cache %s is unreadable (%s); rebuilding it", path, e)
+        return {}
+    if meta.get("fingerprint") != fingerprint:
+        log.warning("gallery cache %s was made by another embedder model; rebuilding it", path)
+        return {}
+    files = meta.get("files", [])
+    if len(files) != len(emb):
+        log.warning("gallery cache %s is inconsistent; rebuilding it", path)
+        return {}
+    return {f["path"]: (int(f["size"]), int(f["mtime_ns"]), emb[i]) for i, f in enumerate(files)}
+
+
+def _write_cache(path: Path, fingerprint: str, rows: list[tuple[str, str, int, int, NDArray[np.float32]]], dim: int) -> None:
+    meta = {"fingerprint": fingerprint, "files": [{"path": r, "identity": i, "size": s, "mtime_ns": m} for r, i, s, m, _ in rows]}
+    emb = np.stack([e for *_, e in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), embeddings=emb)
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only gallery still works, only slower next time
+        tmp.unlink(missing_ok=True)
+        log.warning("cannot write gallery cache %s (%s); embeddings will be computed again next time", path, e.strerror)
+
+
+def index_folder(folder: str | Path, embed: Embed, fingerprint: str, dim: int, progress: Callable[[int, int], None] | None = None) -> tuple[Gallery, IndexStats]:
+    """Build (or refresh) the gallery of ``folder``; ``embed`` gives a photo's largest-face embedding."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise EdgeFaceError(f"{root}: expected a gallery folder with one subfolder of photos per person")
+    photos = _photos(root)
+    if not photos:
+        raise EdgeFaceError(f"{root}: no photos found; expected subfolders named after people, holding their photos")
+    cache_path = root / CACHE_NAME
+    cached = _read_cache(cache_path, fingerprint)
+    rows: list[tuple[str, str, int, int, NDArray[np.float32]]] = []
+    embedded = reused = 0
+    skipped = []
+    for n, (rel, identity, path) in enumerate(photos, 1):
+        st = path.stat()
+        hit = cached.get(rel)
+        if hit is not None and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            rows.append((rel, identity, st.st_size, st.st_mtime_ns, hit[2]))
+            reused += 1
+        else:
+            try:
+                rows.append((rel, identity, st.st_size, st.st_mtime_ns, embed(path)))
+                embedded += 1
+            except (NoFaceError, ImageError) as e:
+                log.warning("gallery photo %s skipped: %s", rel, e)
+                skipped.append(rel)
+        if progress:
+            progress(n, len(photos))
+    if embedded or len(rows) != len(cached) or not cache_path.exists():
+        _write_cache(cache_path, fingerprint, rows, dim)
+    gallery = Gallery(tuple(r[1] for r in rows), np.stack([r[4] for r in rows]) if rows else np.zeros((0, dim), np.float32), fingerprint)
+    return gallery, IndexStats(embedded, reused, tuple(skipped))

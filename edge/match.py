@@ -1,0 +1,54 @@
+"""Matching: one probe embedding against the whole gallery as one matrix product."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Match:
+    """Best similarity of a probe to one identity's templates; ``verified`` = at or above threshold."""
+
+    identity: str
+    similarity: float
+    verified: bool
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Templates (unit-norm rows of ``embeddings``), each labelled with an identity, all made by
+    the embedder whose model sha256 is ``fingerprint``."""
+
+    identities: tuple[str, ...]
+    embeddings: NDArray[np.float32]  # [N, D]
+    fingerprint: str
+
+    def __post_init__(self) -> None:
+        if self.embeddings.ndim != 2 or len(self.identities) != self.embeddings.shape[0]:
+            raise ValueError(f"expected one identity per embedding row, found {len(self.identities)} and {self.embeddings.shape}")
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+    def search(self, probe: NDArray[np.float32], threshold: float, top_k: int = 5, fingerprint: str | None = None) -> list[Match]:
+        """The ``top_k`` identities closest to ``probe`` (best template per identity), best first."""
+        if fingerprint is not None and fingerprint != self.fingerprint:
+            raise ModelError(
+                f"the gallery was built by embedder {self.fingerprint[:12]}…, the probe by {fingerprint[:12]}…; "
+                "embeddings of different models cannot be compared. Rebuild the gallery with the current model."
+            )
+        if not len(self):
+            return []
+        if probe.shape[-1] != self.embeddings.shape[1]:
+            raise ModelError(f"probe has {probe.shape[-1]} dimensions, the gallery {self.embeddings.shape[1]}")
+        sims = self.embeddings @ probe.astype(np.float32)
+        names, inverse = np.unique(np.asarray(self.identities), return_inverse=True)
+        best = np.full(len(names), -np.inf, np.float32)
+        np.maximum.at(best, inverse, sims)
+        order = np.argsort(-best)[:top_k]
+        return [Match(str(names[i]), float(best[i]), bool(best[i] >= threshold)) for i in order]

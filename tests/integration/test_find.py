@@ -1,0 +1,89 @@
+"""find() against folder galleries, with the embedding cache."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edge.errors import EdgeFaceError, ModelError
+from edge.gallery import CACHE_NAME
+from edge.match import Gallery
+
+
+@pytest.fixture
+def gallery_dir(tmp_path, data):
+    for person, files in {"obama": ["face_recognition__obama.jpg"], "biden": ["face_recognition__biden.jpg"], "girl": ["insightface__1423.jpg"]}.items():
+        (tmp_path / person).mkdir()
+        for f in files:
+            shutil.copy(data / f, tmp_path / person / f)
+    (tmp_path / "nobody").mkdir()
+    shutil.copy(data / "insightface__no_face.png", tmp_path / "nobody" / "wall.png")
+    return tmp_path
+
+
+def test_find_names_the_right_person(recognizer, gallery_dir, data):
+    [matches] = recognizer.find(data / "face_recognition__obama2.jpg", gallery_dir)
+    assert matches[0].identity == "obama" and matches[0].verified
+    assert all(not m.verified for m in matches[1:])
+    assert [m.similarity for m in matches] == sorted((m.similarity for m in matches), reverse=True)
+
+
+def test_unknown_face_matches_nobody(recognizer, gallery_dir, data):
+    [matches] = recognizer.find(data / "insightface__happy.png", gallery_dir)
+    assert not any(m.verified for m in matches)
+
+
+def test_cache_is_reused_refreshed_and_tied_to_the_model(recognizer, gallery_dir, data, caplog):
+    from edge.gallery import index_folder
+
+    calls = []
+
+    def embed(p):
+        calls.append(p.name)
+        return recognizer.represent(p)[0].embedding
+
+    fp = recognizer.embedder.fingerprint
+    g, st = index_folder(gallery_dir, embed, fp, 128)
+    assert (st.embedded, st.reused, st.skipped) == (3, 0, ("nobody/wall.png",))
+    assert (gallery_dir / CACHE_NAME).exists()
+    g2, st2 = index_folder(gallery_dir, embed, fp, 128)
+    assert (st2.embedded, st2.reused) == (0, 3)  # nothing recomputed
+    assert np.allclose(g.embeddings, g2.embeddings)
+    shutil.copy(data / "face_recognition__obama2.jpg", gallery_dir / "obama" / "second.jpg")
+    _, st3 = index_folder(gallery_dir, embed, fp, 128)
+    assert (st3.embedded, st3.reused) == (1, 3)  # only the new photo
+    calls.clear()
+    _, st4 = index_folder(gallery_dir, embed, "another-model", 128)
+    assert st4.embedded == 4 and "made by another embedder" in caplog.text
+
+
+def test_corrupt_cache_is_rebuilt(recognizer, gallery_dir, data):
+    recognizer.gallery(gallery_dir)
+    (gallery_dir / CACHE_NAME).write_bytes(b"garbage")
+    [matches] = recognizer.find(data / "face_recognition__obama2.jpg", gallery_dir)
+    assert matches[0].identity == "obama"
+
+
+def test_gallery_of_another_embedder_is_refused(recognizer, data):
+    e = recognizer.represent(data / "face_recognition__obama.jpg")[0].embedding
+    g = Gallery(("obama",), e[None], "0" * 64)
+    with pytest.raises(ModelError, match="different models cannot be compared"):
+        recognizer.find(data / "face_recognition__obama2.jpg", g)
+
+
+def test_empty_or_missing_gallery(recognizer, tmp_path, data):
+    with pytest.raises(EdgeFaceError, match="no photos found"):
+        recognizer.find(data / "face_recognition__obama.jpg", tmp_path)
+    with pytest.raises(EdgeFaceError, match="expected a gallery folder"):
+        recognizer.find(data / "face_recognition__obama.jpg", tmp_path / "missing")
+
+
+def test_cli_find(gallery_dir, data):
+    res = subprocess.run([sys.executable, "-m", "edge.cli", "find", str(data / "face_recognition__obama2.jpg"), "--gallery", str(gallery_dir), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out[0][0]["identity"] == "obama" and out[0][0]["verified"] is True
