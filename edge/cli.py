@@ -111,6 +111,32 @@ def cmd_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from edge.errors import NoFaceError
+    from edge.evaluate import draw_roc, evaluate, read_pairs
+
+    rec = _recognizer(args)
+
+    def embed(path: Path) -> Any:
+        try:
+            return rec.represent(path)[0].embedding
+        except NoFaceError:
+            return None
+
+    rep = evaluate(read_pairs(args.pairs), Path(args.root), embed, rec.embedder.threshold, _progress("embedding"))
+    if args.roc:
+        draw_roc(rep, args.roc)
+    out = {k: v for k, v in rep.__dict__.items() if k not in ("similarities", "labels")}
+    if args.json:
+        print(json.dumps(_round(out)))
+    else:
+        print(f"pairs {rep.pairs} ({rep.same} same, {rep.different} different); images without a face: {len(rep.no_face)}")
+        print(f"accuracy {rep.accuracy:.4f} at the manifest threshold {rep.threshold:.3f}; best {rep.best_accuracy:.4f} at {rep.best_threshold:.3f}")
+        tar = {k: "n/a (too few different pairs)" if v != v else f"{v:.4f}" for k, v in rep.tar_at_far.items()}
+        print(f"ROC AUC {rep.roc_auc:.4f}; TAR at FAR 1e-2: {tar['1e-2']}, at FAR 1e-3: {tar['1e-3']}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from edge.manifest import MODELS_DIR, load_manifest
 
@@ -158,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("represent", help="embedding of each face, as JSON")
     p.add_argument("image")
     p.set_defaults(func=cmd_represent)
+    p = sub.add_parser("evaluate", help="verification accuracy on labelled pairs (CSV: file_a, file_b, same)")
+    p.add_argument("pairs")
+    p.add_argument("--root", required=True, help="folder the pair file names are relative to")
+    p.add_argument("--roc", type=Path, help="write the ROC curve here (PNG)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
     return ap

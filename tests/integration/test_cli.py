@@ -58,3 +58,19 @@ def test_models_lists_and_checks_every_model():
     for name in ("yunet", "sface", "age", "gender", "emotion"):
         assert name in res.stdout
     assert "BAD" not in res.stdout
+
+
+def test_evaluate_on_labelled_pairs(tmp_path, data):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "file_a,file_b,same\n"
+        f"{OBAMA},{OBAMA2},1\n{OBAMA},{BIDEN},0\n{OBAMA2},{BIDEN},0\n"
+        "insightface__1423.jpg,insightface__happy.png,0\ninsightface__no_face.png,face_recognition__obama.jpg,0\n"
+    )
+    roc_png = tmp_path / "roc.png"
+    res = run("evaluate", pairs, "--root", data, "--roc", roc_png, "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["pairs"] == 4 and out["same"] == 1 and out["no_face"] == ["insightface__no_face.png"]
+    assert out["accuracy"] == 1.0 and out["roc_auc"] == 1.0
+    assert roc_png.read_bytes()[:4] == b"\x89PNG"
