@@ -137,6 +137,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from edge.bench import run
+
+    res = run(repeats=args.repeats)
+    if args.out:
+        Path(args.out).write_text(json.dumps(_round(res), indent=1))
+    if args.json:
+        print(json.dumps(_round(res)))
+        return 0
+    print(f"{res['machine']}; photos: {', '.join(res['photos'])}")
+    names = list(res["results"][0]["stages"])
+    print(f"{'stage (ms, median / p95)':42s}" + "".join(f"{str(r['threads']) + ' thread(s)':>20s}" for r in res["results"]))
+    for n in names:
+        print(f"{n:42s}" + "".join(f"{r['stages'][n]['median_ms']:>11.2f} / {r['stages'][n]['p95_ms']:<6.2f}" for r in res["results"]))
+    print(f"{'photos per second (detect + embed all faces)':42s}" + "".join(f"{r['photos_per_s']:>20.1f}" for r in res["results"]))
+    if "face_recognition" in res:
+        print(f"face_recognition (HOG + dlib ResNet): {res['face_recognition']['photos_per_s']:.2f} photos/s; edgeface is "
+              + ", ".join(f"{v:.1f}x ({k} thread(s))" for k, v in res["speed_ratio_vs_face_recognition"].items()))
+    else:
+        print("face_recognition not installed: no peer comparison (pip install face_recognition_models dlib-bin; pip install --no-deps face_recognition)")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from edge.manifest import MODELS_DIR, load_manifest
 
@@ -190,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roc", type=Path, help="write the ROC curve here (PNG)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("bench", help="per-stage latency on the bundled photos (and face_recognition, if installed)")
+    p.add_argument("--repeats", type=int, default=50)
+    p.add_argument("--out", type=Path, help="also write the results here (JSON)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
     return ap

@@ -70,6 +70,11 @@ def load_image(img: ImageInput) -> Pixels:
         )
     if data.size == 0:
         raise ImageError(f"{what}: empty; expected an encoded image")
+    if data[:3].tobytes() == b"\xff\xd8\xff":  # JPEG: 8-bit, no alpha; one decode applies EXIF orientation
+        jpg = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if jpg is None:
+            raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
+        return jpg
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     if arr is None:
         raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")

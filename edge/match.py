@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,10 +27,20 @@ class Gallery:
     identities: tuple[str, ...]
     embeddings: NDArray[np.float32]  # [N, D]
     fingerprint: str
+    _names: NDArray[np.str_] = field(init=False, repr=False, compare=False)
+    _sorted: NDArray[np.float32] = field(init=False, repr=False, compare=False)
+    _starts: NDArray[np.int64] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.embeddings.ndim != 2 or len(self.identities) != self.embeddings.shape[0]:
             raise ValueError(f"expected one identity per embedding row, found {len(self.identities)} and {self.embeddings.shape}")
+        # Rows grouped by identity once, so a search is one matrix product and one reduceat.
+        names, inverse = np.unique(np.asarray(self.identities, dtype=str), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        starts = np.r_[0, np.nonzero(np.diff(inverse[order]))[0] + 1] if len(order) else np.zeros(0, np.int64)
+        object.__setattr__(self, "_names", names)
+        object.__setattr__(self, "_sorted", np.ascontiguousarray(self.embeddings[order], dtype=np.float32))
+        object.__setattr__(self, "_starts", starts)
 
     def __len__(self) -> int:
         return len(self.identities)
@@ -46,9 +56,9 @@ class Gallery:
             return []
         if probe.shape[-1] != self.embeddings.shape[1]:
             raise ModelError(f"probe has {probe.shape[-1]} dimensions, the gallery {self.embeddings.shape[1]}")
-        sims = self.embeddings @ probe.astype(np.float32)
-        names, inverse = np.unique(np.asarray(self.identities), return_inverse=True)
-        best = np.full(len(names), -np.inf, np.float32)
-        np.maximum.at(best, inverse, sims)
-        order = np.argsort(-best)[:top_k]
-        return [Match(str(names[i]), float(best[i]), bool(best[i] >= threshold)) for i in order]
+        sims = self._sorted @ probe.astype(np.float32)
+        best = np.maximum.reduceat(sims, self._starts)
+        k = min(top_k, best.size)
+        top = np.argpartition(-best, k - 1)[:k]
+        top = top[np.argsort(-best[top])]
+        return [Match(str(self._names[i]), float(best[i]), bool(best[i] >= threshold)) for i in top]
