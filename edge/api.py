@@ -81,14 +81,29 @@ class Recognizer:
         threads: int = 2,
         edgetpu: str | None = None,
         cpu_fallback: bool = False,
+        tiles: int = 0,
     ):
+        """``tiles``: 0 = search large frames (>= 4x the detector input) also in 2x2 overlapping
+        tiles so that small, far faces are found; 1 = never; N = an NxN grid."""
         if detector not in DETECTORS:
             raise ConfigError(f"detector {detector!r} is not known; choose one of {sorted(DETECTORS)}")
         self.models_dir = Path(models_dir) if models_dir else MODELS_DIR
         self._names = {"detector": detector, "embedder": embedder, "age": "age", "gender": "gender", "emotion": "emotion"}
         self._opts = {"threads": threads, "edgetpu": edgetpu, "cpu_fallback": cpu_fallback}
+        self._tiles = int(tiles)
         self._lock = threading.RLock()
         self._cache: dict[str, object] = {}
+
+    def __enter__(self) -> Recognizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the loaded models (they load again on next use)."""
+        with self._lock:
+            self._cache.clear()
 
     def _model(self, role: str) -> Model:
         return Model(find_manifest(self._names[role], self.models_dir), **self._opts)  # type: ignore[arg-type]
@@ -98,7 +113,7 @@ class Recognizer:
             if role not in self._cache:
                 m = self._model(role)
                 self._cache[role] = {
-                    "detector": lambda: DETECTORS[self._names["detector"]](m),
+                    "detector": lambda: DETECTORS[self._names["detector"]](m, tiles=self._tiles),
                     "embedder": lambda: Embedder(m),
                     "age": lambda: AgeEstimator(m),
                     "gender": lambda: Classifier(m),

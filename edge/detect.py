@@ -80,9 +80,12 @@ class LetterboxDetector:
     """Shared shape of the detectors: letterbox the frame onto the model's canvas, run the
     int8 model, decode candidates on the host (``decode``, per backend), NMS, map back."""
 
-    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None):
+    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None, tiles: int = 0):
+        """``tiles``: 0 = automatic (a 2x2 grid of overlapping tiles for frames of at least four
+        times the model's input area), 1 = never tile, N = an NxN grid."""
         m = model.manifest
         self.model = model
+        self.tiles = int(tiles)
         self.height, self.width = m.input.shape[1], m.input.shape[2]
         self.pad = int(m.preprocess.get("pad", 0))
         self.score_threshold = float(score_threshold if score_threshold is not None else m.thresholds["score"])
@@ -100,10 +103,28 @@ class LetterboxDetector:
     def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
         raise NotImplementedError
 
-    def detect(self, image: Pixels) -> list[Detection]:
+    def _candidates(self, image: Pixels, x0: int = 0, y0: int = 0) -> tuple[NDArray, NDArray, NDArray]:
+        """Candidates of one letterboxed view, in the coordinates of the full image."""
         canvas, scale = letterbox(image, self.height, self.width, self.pad)
         boxes, kps, scores = self.decode(self.raw(canvas), self.score_threshold)
-        return _to_detections(boxes, kps, scores, scale, self.nms_iou, image.shape)
+        off = np.array([x0, y0], np.float32)
+        return boxes / scale + np.tile(off, 2), kps / scale + np.tile(off, 5), scores
+
+    def detect(self, image: Pixels) -> list[Detection]:
+        """Faces in ``image``, best first. With tiling on, frames much larger than the model
+        input are also searched in overlapping tiles, so small (far) faces are not lost."""
+        parts = [self._candidates(image)]
+        h, w = image.shape[:2]
+        grid = self.tiles if self.tiles > 0 else (2 if h * w >= 4 * self.height * self.width else 1)
+        if grid > 1:
+            th, tw = int(h / grid * 1.25), int(w / grid * 1.25)  # 25% overlap
+            for gy in range(grid):
+                for gx in range(grid):
+                    y0 = min(h - th, round(gy * (h - th) / (grid - 1)))
+                    x0 = min(w - tw, round(gx * (w - tw) / (grid - 1)))
+                    parts.append(self._candidates(image[y0 : y0 + th, x0 : x0 + tw], x0, y0))
+        boxes, kps, scores = (np.concatenate(a) for a in zip(*parts, strict=True))
+        return _to_detections(boxes, kps, scores, 1.0, self.nms_iou, image.shape)
 
 
 class YuNet(LetterboxDetector):
@@ -113,8 +134,8 @@ class YuNet(LetterboxDetector):
     centre = (cell + offset) * stride, size = exp(log_size) * stride.
     """
 
-    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None):
-        super().__init__(model, score_threshold=score_threshold, nms_iou=nms_iou)
+    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None, tiles: int = 0):
+        super().__init__(model, score_threshold=score_threshold, nms_iou=nms_iou, tiles=tiles)
         m = model.manifest
         self.strides = [int(s) for s in m.decoding["strides"]]
         self._grid = {}
@@ -179,8 +200,8 @@ class BlazeFace(LetterboxDetector):
     eye distance (the ArcFace template's ratio). Scores are sigmoid(logit).
     """
 
-    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None):
-        super().__init__(model, score_threshold=score_threshold, nms_iou=nms_iou)
+    def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None, tiles: int = 0):
+        super().__init__(model, score_threshold=score_threshold, nms_iou=nms_iou, tiles=tiles)
         m = model.manifest
         self.scale = float(m.decoding["box_scale"])
         self.anchors = ssd_anchors(self.width, [int(v) for v in m.decoding["strides"]], [int(v) for v in m.decoding["anchors_per_cell"]])
@@ -209,4 +230,4 @@ class BlazeFace(LetterboxDetector):
         return boxes.astype(np.float32), five.astype(np.float32), scores[idx].astype(np.float32)
 
 
-DETECTORS: dict[str, Callable[[Model], Detector]] = {"yunet": YuNet, "blazeface": BlazeFace}
+DETECTORS: dict[str, Callable[..., Detector]] = {"yunet": YuNet, "blazeface": BlazeFace}

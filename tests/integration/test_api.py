@@ -78,3 +78,34 @@ def test_input_types_give_the_same_answer(recognizer, data):
 def test_module_level_functions(data):
     assert edge.verify(data / OBAMA, data / OBAMA2).verified
     assert len(edge.extract_faces(data / OBAMA)) == 1
+
+
+def _far_face_frame(data, width_px):
+    """A 1920x1080 frame with one small face (a real photo's face region, scaled down)."""
+    img = cv2.imread(str(data / OBAMA2))
+    crop = img[100:520, 150:520]  # the face with some margin
+    s = width_px / crop.shape[1]
+    small = cv2.resize(crop, (width_px, int(crop.shape[0] * s)), interpolation=cv2.INTER_AREA)
+    frame = np.full((1080, 1920, 3), 90, np.uint8)
+    frame[500 : 500 + small.shape[0], 1200 : 1200 + width_px] = small
+    return frame
+
+
+def test_small_far_face_in_1080p_found_by_tiling(data):
+    from edge.api import Recognizer
+
+    frame = _far_face_frame(data, 48)
+    assert Recognizer(tiles=1).extract_faces(frame, enforce_detection=False) == []  # one letterboxed view misses it
+    [face] = Recognizer().extract_faces(frame)  # automatic 2x2 tiling finds it
+    x1, y1, x2, y2 = face.box
+    assert 1190 <= x1 < x2 <= 1260 and 490 <= y1 < y2 <= 600
+
+
+def test_recognizer_lifetime_and_lazy_loading(data):
+    from edge.api import Recognizer
+
+    with Recognizer(threads=1) as rec:
+        assert rec._cache == {}  # nothing loaded before first use
+        rec.extract_faces(data / OBAMA)
+        assert set(rec._cache) == {"detector", "embedder"}
+    assert rec._cache == {}
