@@ -30,8 +30,10 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 PHOTOS = ["face_recognition__obama.jpg", "face_recognition__obama2.jpg", "face_recognition__biden.jpg", "insightface__1423.jpg", "insightface__7242.jpg", "insightface__t1.jpg"]
 
 
-def _stats(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
-    fn()
+def time_it(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median and p95 wall time of ``fn`` in milliseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
     ts = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -79,15 +81,15 @@ def bench_threads(threads: int, photos: list[Path], repeats: int) -> dict[str, A
                 emb.embed_crop(emb.crop(im, d))
 
     stages = {
-        "decode": _stats(lambda: load_image(raw), repeats),
-        "detect": _stats(lambda: det.detect(img), repeats),
-        "align": _stats(lambda: emb.crop(img, face), repeats),
-        "embed": _stats(lambda: emb.embed_crop(crop), repeats),
-        "attributes": _stats(attributes, repeats),
-        "match_1k": _stats(lambda: g1k.search(probe, thr), repeats),
-        "match_100k": _stats(lambda: g100k.search(probe, thr), max(5, repeats // 4)),
-        "frame_640x480_detect_align_embed_match": _stats(frame_pipeline, repeats),
-        "verify_two_jpeg_files": _stats(lambda: rec.verify(photos[0], photos[1]), max(5, repeats // 4)),
+        "decode": time_it(lambda: load_image(raw), repeats),
+        "detect": time_it(lambda: det.detect(img), repeats),
+        "align": time_it(lambda: emb.crop(img, face), repeats),
+        "embed": time_it(lambda: emb.embed_crop(crop), repeats),
+        "attributes": time_it(attributes, repeats),
+        "match_1k": time_it(lambda: g1k.search(probe, thr), repeats),
+        "match_100k": time_it(lambda: g100k.search(probe, thr), max(5, repeats // 4)),
+        "frame_640x480_detect_align_embed_match": time_it(frame_pipeline, repeats),
+        "verify_two_jpeg_files": time_it(lambda: rec.verify(photos[0], photos[1]), max(5, repeats // 4)),
     }
     t = time.perf_counter()
     all_photos()

@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from edge.bench import time_it
 from edge.image import load_image
 from edge.manifest import MODELS_DIR, load_manifest
 from edge.runtime import make_interpreter, runtime_name
@@ -32,17 +31,6 @@ FLOAT_DIR = REPO / "build" / "float"
 SAMPLE = REPO / "tests" / "data" / "face_recognition__obama.jpg"
 
 
-def _time(fn: Any, runs: int) -> list[float]:
-    for _ in range(5):
-        fn()
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000.0)
-    return out
-
-
 def bench_model(folder: Path, threads: int, runs: int) -> dict[str, Any]:
     man = load_manifest(folder)
     _, h, w, c = man.input.shape
@@ -51,7 +39,7 @@ def bench_model(folder: Path, threads: int, runs: int) -> dict[str, Any]:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]
     q = Model(man, threads=threads)
     x = pixels_to_input(img, man.input)
-    res: dict[str, Any] = {"model": man.name, "threads": threads, "int8_ms": statistics.median(_time(lambda: q.run(x), runs))}
+    res: dict[str, Any] = {"model": man.name, "threads": threads, "int8_ms": time_it(lambda: q.run(x), runs)["median_ms"]}
     fpath = FLOAT_DIR / f"{man.name}_float32.tflite"
     if fpath.exists():
         it = make_interpreter(fpath, threads=threads)
@@ -62,7 +50,7 @@ def bench_model(folder: Path, threads: int, runs: int) -> dict[str, Any]:
             it.set_tensor(d["index"], xf)
             it.invoke()
 
-        res["float_ms"] = statistics.median(_time(run_f, runs))
+        res["float_ms"] = time_it(run_f, runs)["median_ms"]
         res["ratio"] = res["int8_ms"] / res["float_ms"]
     return res
 
