@@ -21,7 +21,7 @@ from edge.detect import DETECTORS, Detector
 from edge.domain import Detection, Pixels
 from edge.embed import Embedder
 from edge.errors import ConfigError, NoFaceError
-from edge.gallery import index_folder
+from edge.gallery import index_folder, load_gallery_file
 from edge.image import ImageInput, load_image
 from edge.manifest import MODELS_DIR, find_manifest
 from edge.match import Gallery, Match
@@ -180,8 +180,13 @@ class Recognizer:
         self, img: ImageInput, gallery: str | Path | Gallery, *, threshold: float | None = None, top_k: int = 5, enforce_detection: bool = True
     ) -> list[list[Match]]:
         """For each face in ``img`` (largest first), the closest identities of ``gallery``
-        (a folder, see :meth:`gallery`, or a :class:`Gallery`), best first."""
-        g = gallery if isinstance(gallery, Gallery) else self.gallery(gallery)
+        (a folder, see :meth:`gallery`; a gallery file; or a :class:`Gallery`), best first."""
+        if isinstance(gallery, Gallery):
+            g = gallery
+        elif Path(gallery).is_file():
+            g = load_gallery_file(gallery, self.embedder.fingerprint)
+        else:
+            g = self.gallery(gallery)
         thr = self.embedder.threshold if threshold is None else float(threshold)
         return [g.search(r.embedding, thr, top_k, self.embedder.fingerprint) for r in self.represent(img, enforce_detection=enforce_detection)]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.errors import EdgeFaceError, ImageError, NoFaceError
+from edge.errors import EdgeFaceError, ImageError, ModelError, NoFaceError
 from edge.match import Gallery
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,26 @@ def _write_cache(path: Path, fingerprint: str, rows: list[tuple[str, str, int, i
     except OSError as e:  # a read-only gallery still works, only slower next time
         tmp.unlink(missing_ok=True)
         log.warning("cannot write gallery cache %s (%s); embeddings will be computed again next time", path, e.strerror)
+
+
+def load_gallery_file(path: str | Path, fingerprint: str) -> Gallery:
+    """A gallery file (a folder's ``.edgeface-gallery.npz``, e.g. copied from another unit).
+    Refused when it was made by another embedder model than ``fingerprint``."""
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            emb = np.asarray(z["embeddings"], np.float32)
+    except FileNotFoundError:
+        raise EdgeFaceError(f"{p}: no such gallery file") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise EdgeFaceError(f"{p}: not an edgeface gallery file ({e}); expected a {CACHE_NAME} written by edgeface") from e
+    if meta.get("fingerprint") != fingerprint:
+        raise ModelError(
+            f"{p} was made by embedder model {str(meta.get('fingerprint'))[:12]}…, this one is {fingerprint[:12]}…; "
+            "embeddings of different models cannot be compared. Re-index the gallery's photos with this model."
+        )
+    return Gallery(tuple(f["identity"] for f in meta["files"]), emb, fingerprint)
 
 
 def index_folder(folder: str | Path, embed: Embed, fingerprint: str, dim: int, progress: Callable[[int, int], None] | None = None) -> tuple[Gallery, IndexStats]:

@@ -87,3 +87,23 @@ def test_cli_find(gallery_dir, data):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out[0][0]["identity"] == "obama" and out[0][0]["verified"] is True
+
+
+def test_gallery_file_can_be_searched_and_is_tied_to_the_model(recognizer, gallery_dir, data, tmp_path):
+    recognizer.gallery(gallery_dir)
+    copy = tmp_path / "door-unit-gallery.npz"
+    shutil.copy(gallery_dir / CACHE_NAME, copy)
+    [matches] = recognizer.find(data / "face_recognition__obama2.jpg", copy)
+    assert matches[0].identity == "obama" and matches[0].verified
+    # Re-label the file as made by another model: refused, not silently compared.
+    with np.load(copy) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        emb = z["embeddings"]
+    meta["fingerprint"] = "f" * 64
+    with open(copy, "wb") as f:
+        np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), embeddings=emb)
+    with pytest.raises(ModelError, match="different models cannot be compared"):
+        recognizer.find(data / "face_recognition__obama2.jpg", copy)
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(EdgeFaceError, match="not an edgeface gallery file"):
+        recognizer.find(data / "face_recognition__obama2.jpg", tmp_path / "junk.npz")
