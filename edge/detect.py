@@ -103,6 +103,12 @@ class LetterboxDetector:
     def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
         raise NotImplementedError
 
+    @staticmethod
+    def model_keypoints(landmarks: NDArray) -> NDArray:
+        """The points among a detection's five landmarks that the model itself outputs
+        (Nx2); fidelity is measured on these, not on points the host derives."""
+        return np.asarray(landmarks).reshape(-1, 2)
+
     def _candidates(self, image: Pixels, x0: int = 0, y0: int = 0) -> tuple[NDArray, NDArray, NDArray]:
         """Candidates of one letterboxed view, in the coordinates of the full image."""
         canvas, scale = letterbox(image, self.height, self.width, self.pad)
@@ -213,6 +219,12 @@ class BlazeFace(LetterboxDetector):
         lo, hi = self.ranges[name]
         flat = v.reshape(-1, lo.size)
         return (flat * ((hi - lo) / 6.0) + lo).astype(np.float32)
+
+    @staticmethod
+    def model_keypoints(landmarks: NDArray) -> NDArray:
+        """Eyes, nose tip and mouth centre (the mean of the two derived mouth corners)."""
+        lm = np.asarray(landmarks).reshape(5, 2)
+        return np.vstack([lm[:3], lm[3:].mean(axis=0, keepdims=True)])
 
     def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
         logits = self._unbound("classificators", out["classificators"]).reshape(-1)

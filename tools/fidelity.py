@@ -72,7 +72,8 @@ def _judge(task: str, metrics: dict[str, float], plots: dict[str, Any] | None = 
 
 
 def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tuple[str, Pixels]]) -> Result:
-    """Recall of the float model's faces by the int8 model (IoU >= 0.5) and landmark error / inter-ocular distance."""
+    """Recall of the float model's faces by the int8 model (IoU >= 0.5), and the mean distance between
+    their keypoints (the ones the model outputs, see ``model_keypoints``) / inter-ocular distance."""
     thr, iou = det.score_threshold, det.nms_iou
     n_float = n_found = 0
     errors: list[float] = []
@@ -96,7 +97,7 @@ def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tupl
             if ious[j] < 0.5:
                 continue
             n_found += 1
-            fl, ql = fk[i].reshape(5, 2), qk[qkeep[j]].reshape(5, 2)
+            fl, ql = det.model_keypoints(fk[i]), det.model_keypoints(qk[qkeep[j]])
             iod = max(float(np.linalg.norm(fl[0] - fl[1])), 1.0)
             errors.append(float(np.linalg.norm(fl - ql, axis=1).mean() / iod))
     err = np.asarray(errors) if errors else np.asarray([np.inf])
