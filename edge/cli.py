@@ -160,6 +160,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a device config without starting anything; secrets are shown masked."""
+    from edge.config import load_config
+
+    cfg = load_config(args.config)
+    dumped = cfg.model_dump(mode="json")
+    if dumped["mqtt"].get("password") is not None:
+        dumped["mqtt"]["password"] = "**********"
+    if args.json:
+        print(json.dumps(dumped))
+    else:
+        print(f"{args.config}: valid config for device {cfg.device_id!r}")
+        print(f"  camera {cfg.camera.source} {cfg.camera.width}x{cfg.camera.height} @ {cfg.camera.fps:g} fps; "
+              f"models {cfg.models.detector}+{cfg.models.embedder} on {'Edge TPU ' + cfg.models.edgetpu if cfg.models.edgetpu else 'CPU'}, {cfg.models.threads} thread(s)")
+        print(f"  store {cfg.store.path}; MQTT {cfg.mqtt.host}:{cfg.mqtt.port}{' (TLS)' if cfg.mqtt.tls else ''} topics {cfg.mqtt.topic_prefix}/{cfg.device_id}/...")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from edge.manifest import MODELS_DIR, load_manifest
 
@@ -218,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also write the results here (JSON)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("check", help="validate a device config (firmware_configs/*.yaml) without starting anything")
+    p.add_argument("config")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
     return ap

@@ -1,0 +1,199 @@
+"""Strict device configuration (``firmware_configs/*.yaml``), parsed once at start.
+
+Unknown or misspelt keys, wrong types and missing files are errors naming the key path,
+the value found and the fix. Secrets come from a file or an environment variable and are
+never printed (``SecretStr``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from edge.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(_Strict):
+    source: str = Field(description="picamera2, /dev/videoN or a camera index, an rtsp:// or http:// URL, a video file or an image folder")
+    width: int = Field(640, ge=64, le=4096)
+    height: int = Field(480, ge=64, le=4096)
+    fps: float = Field(15.0, gt=0, le=120)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+
+class ModelsConfig(_Strict):
+    dir: Path | None = Field(None, description="folder of model folders; default: the bundled models/")
+    detector: Literal["yunet", "blazeface"] = "yunet"
+    embedder: str = "sface"
+    threads: int = Field(2, ge=1, le=16)
+    edgetpu: str | None = Field(None, description="Coral device: usb, pci, usb:0 ...; null for the CPU")
+    cpu_fallback: bool = Field(False, description="run on the CPU when the Edge TPU cannot be opened (logged)")
+    attributes: bool = False
+    tiles: int = Field(0, ge=0, le=4)
+
+    @field_validator("dir")
+    @classmethod
+    def _dir_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_dir():
+            raise ValueError(f"folder {v} does not exist; point it at a folder of model folders or remove the key")
+        return v
+
+
+class DecisionConfig(_Strict):
+    window_frames: int = Field(10, ge=1, le=300)
+    min_hits: int = Field(3, ge=1, le=300)
+    cooldown_s: float = Field(30.0, ge=0)
+    unknown_after_frames: int = Field(15, ge=1)
+
+    @model_validator(mode="after")
+    def _hits_fit_window(self) -> DecisionConfig:
+        if self.min_hits > self.window_frames:
+            raise ValueError(f"min_hits ({self.min_hits}) cannot exceed window_frames ({self.window_frames})")
+        return self
+
+
+class RecognitionConfig(_Strict):
+    cosine_threshold: float | None = Field(None, ge=-1, le=1, description="default: the embedder manifest's threshold")
+    min_face_px: int = Field(40, ge=8)
+    min_sharpness: float = Field(20.0, ge=0, description="variance of the Laplacian of the aligned face")
+    max_yaw_ratio: float = Field(0.6, gt=0, le=1)
+    decision: DecisionConfig = DecisionConfig()
+
+
+class StoreConfig(_Strict):
+    path: Path
+    outbox_max_events: int = Field(10_000, ge=10)
+
+
+class TLSConfig(_Strict):
+    ca_file: Path
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    insecure: bool = False
+
+    @field_validator("ca_file", "certfile", "keyfile")
+    @classmethod
+    def _file_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"file {v} does not exist")
+        return v
+
+
+class MQTTConfig(_Strict):
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    tls: TLSConfig | None = None
+    username: str | None = None
+    password: SecretStr | None = Field(None, description="prefer password_file or password_env")
+    password_file: Path | None = None
+    password_env: str | None = None
+    client_id: str | None = None
+    topic_prefix: str = "edgeface"
+    discovery_prefix: str = "homeassistant"
+    keepalive_s: int = Field(60, ge=5)
+    publish_images: bool = False
+    publish_embeddings: bool = False
+
+    @field_validator("password_file")
+    @classmethod
+    def _readable(cls, v: Path | None) -> Path | None:
+        if v is not None and not os.access(v, os.R_OK):
+            raise ValueError(f"file {v} does not exist or cannot be read; create it with the broker password (mode 600)")
+        return v
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_set(cls, v: str | None) -> str | None:
+        if v is not None and v not in os.environ:
+            raise ValueError(f"environment variable {v} is not set")
+        return v
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> MQTTConfig:
+        given = [k for k in ("password", "password_file", "password_env") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of password, password_file, password_env (found {', '.join(given)})")
+        return self
+
+    def password_value(self) -> str | None:
+        """The broker password, read from its source when needed (never logged)."""
+        if self.password_file is not None:
+            return self.password_file.read_text().strip()
+        if self.password_env is not None:
+            return os.environ[self.password_env]
+        return self.password.get_secret_value() if self.password else None
+
+
+class LoggingConfig(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class DoorConfig(_Strict):
+    enabled: bool = False
+    gpio_pin: int = Field(17, ge=0, le=40)
+    pulse_s: float = Field(1.0, gt=0, le=30)
+    allowed: list[str] = Field(default_factory=list, description="people allowed to open this door")
+
+
+class DeviceConfig(_Strict):
+    device_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    camera: CameraConfig
+    models: ModelsConfig = ModelsConfig()
+    recognition: RecognitionConfig = RecognitionConfig()
+    store: StoreConfig
+    mqtt: MQTTConfig = MQTTConfig()
+    logging: LoggingConfig = LoggingConfig()
+    door: DoorConfig = DoorConfig()
+
+
+def _format(e: ValidationError, source: str) -> str:
+    lines = [f"{source}: {e.error_count()} problem(s):"]
+    for err in e.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown key; check its spelling against firmware_configs/dev-x86.yaml"
+        elif kind == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"]
+        found = err.get("input")
+        scalar = isinstance(found, (str, int, float, bool)) or found is None
+        value = "" if kind == "missing" or "password" in path or not scalar else f" (found {found!r})"
+        lines.append(f"  {path}: {msg}{value}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> DeviceConfig:
+    try:
+        return DeviceConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format(e, source)) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DeviceConfig:
+    """Read a YAML device config; ``overrides`` maps dotted key paths (``mqtt.port``) to values."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such config file; start from one in firmware_configs/") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of settings at the top level, found {type(data).__name__}")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = value
+    return parse_config(data, str(p))

@@ -1,0 +1,120 @@
+"""Device configs: every bundled one validates; mistakes name the key path and the fix."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.config import load_config, parse_config
+from edge.errors import ConfigError
+
+CONFIGS = sorted((Path(__file__).resolve().parent.parent.parent / "firmware_configs").glob("*.yaml"))
+
+
+def _on_this_machine(path, tmp_path):
+    """The device's own files (password file, store folder) exist only on the device: point
+    them at temporary ones so that every other key and type is validated as written."""
+    data = yaml.safe_load(path.read_text())
+    if data.get("mqtt", {}).get("password_file"):
+        secret = tmp_path / "mqtt-password"
+        secret.write_text("s3cret\n")
+        data["mqtt"]["password_file"] = str(secret)
+    return data
+
+
+def test_the_five_device_kinds_exist():
+    assert {p.stem for p in CONFIGS} >= {"rpi4-cpu", "rpi5-cpu", "rpi4-coral-usb", "rpi-zero2w", "dev-x86"}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_bundled_config_is_valid(path, tmp_path):
+    cfg = parse_config(_on_this_machine(path, tmp_path), str(path))
+    assert cfg.device_id and cfg.camera.source and cfg.store.path
+    if path.stem == "rpi4-coral-usb":
+        assert cfg.models.edgetpu == "usb" and cfg.models.cpu_fallback is False
+    if cfg.mqtt.password_file:
+        assert cfg.mqtt.password_value() == "s3cret"
+
+
+def _base(tmp_path):
+    return _on_this_machine([p for p in CONFIGS if p.stem == "dev-x86"][0], tmp_path)
+
+
+def test_misspelt_key_names_its_path(tmp_path):
+    data = _base(tmp_path)
+    data["mqtt"]["hostname"] = "x"
+    data["recognition"]["decision"]["min_hit"] = 2
+    with pytest.raises(ConfigError) as e:
+        parse_config(data, "door.yaml")
+    msg = str(e.value)
+    assert "mqtt.hostname: unknown key" in msg and "recognition.decision.min_hit: unknown key" in msg
+
+
+def test_wrong_types_and_values_name_path_and_value(tmp_path):
+    data = _base(tmp_path)
+    data["mqtt"]["port"] = "eighteen"
+    data["camera"]["fps"] = -3
+    data["device_id"] = "Front Door!"
+    with pytest.raises(ConfigError) as e:
+        parse_config(data)
+    msg = str(e.value)
+    assert "mqtt.port" in msg and "'eighteen'" in msg
+    assert "camera.fps" in msg and "-3" in msg
+    assert "device_id" in msg
+
+
+def test_missing_files_and_inconsistent_settings(tmp_path):
+    data = _base(tmp_path)
+    data["mqtt"]["tls"] = {"ca_file": str(tmp_path / "nope.pem")}
+    data["recognition"]["decision"]["min_hits"] = 20
+    data["models"]["dir"] = str(tmp_path / "no-models")
+    with pytest.raises(ConfigError) as e:
+        parse_config(data)
+    msg = str(e.value)
+    assert "mqtt.tls.ca_file" in msg and "does not exist" in msg
+    assert "min_hits (20) cannot exceed window_frames (10)" in msg
+    assert "models.dir" in msg
+
+
+def test_secrets_are_never_printed(tmp_path, monkeypatch):
+    data = _base(tmp_path)
+    data["mqtt"]["password_env"] = "EDGEFACE_TEST_PW"
+    with pytest.raises(ConfigError, match="EDGEFACE_TEST_PW is not set"):
+        parse_config(data)
+    monkeypatch.setenv("EDGEFACE_TEST_PW", "hunter2")
+    cfg = parse_config(data)
+    assert cfg.mqtt.password_value() == "hunter2" and "hunter2" not in repr(cfg)
+    data["mqtt"]["password"] = "hunter2"
+    with pytest.raises(ConfigError) as e:
+        parse_config(data)
+    assert "at most one of password" in str(e.value) and "hunter2" not in str(e.value)
+
+
+def test_file_errors_and_overrides(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("device_id: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(_base(tmp_path)))
+    cfg = load_config(good, {"mqtt.port": 18830, "store.path": str(tmp_path / "s.db")})
+    assert cfg.mqtt.port == 18830 and cfg.store.path == tmp_path / "s.db"
+
+
+def test_cli_check(tmp_path):
+    good = tmp_path / "door.yaml"
+    data = _base(tmp_path)
+    data["mqtt"]["password"] = "hunter2"
+    good.write_text(yaml.safe_dump(data))
+    res = subprocess.run([sys.executable, "-m", "edge.cli", "check", str(good), "--json"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["mqtt"]["password"] == "**********" and "hunter2" not in res.stdout
+    data["camera"]["sorce"] = "x"
+    good.write_text(yaml.safe_dump(data))
+    res = subprocess.run([sys.executable, "-m", "edge.cli", "check", str(good)], capture_output=True, text=True)
+    assert res.returncode == 1 and "camera.sorce: unknown key" in res.stderr
