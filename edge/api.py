@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from edge.attributes import AgeEstimator, Classifier
 from edge.detect import DETECTORS, Detector
 from edge.domain import Detection, Pixels
 from edge.embed import Embedder
-from edge.errors import ConfigError, NoFaceError
+from edge.errors import ConfigError, EnrollmentError, ImageError, NoFaceError
 from edge.gallery import index_folder, load_gallery_file
 from edge.image import ImageInput, load_image
 from edge.manifest import MODELS_DIR, find_manifest
@@ -189,6 +189,23 @@ class Recognizer:
             g = self.gallery(gallery)
         thr = self.embedder.threshold if threshold is None else float(threshold)
         return [g.search(r.embedding, thr, top_k, self.embedder.fingerprint) for r in self.represent(img, enforce_detection=enforce_detection)]
+
+    def enrollment_embeddings(self, images: Sequence[ImageInput]) -> list[NDArray[np.float32]]:
+        """One embedding per photo, each of which must show exactly one face; the first photo
+        that does not is named in an :class:`EnrollmentError` (and nothing is returned)."""
+        out: list[NDArray[np.float32]] = []
+        for img in images:
+            label = str(img) if isinstance(img, (str, Path)) else f"photo {len(out) + 1}"
+            try:
+                faces = self.extract_faces(img, enforce_detection=False)
+            except ImageError as e:
+                raise EnrollmentError(f"{label}: {e}") from e
+            if len(faces) != 1:
+                found = "no face" if not faces else f"{len(faces)} faces"
+                raise EnrollmentError(f"{label}: expected exactly one face to enrol, found {found}; use a photo of this person alone")
+            with self._lock:
+                out.append(self.embedder.embed_crop(faces[0].crop))
+        return out
 
     def analyze(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
         image = load_image(img)

@@ -178,6 +178,43 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from edge.store import Store
+
+    rec = _recognizer(args)
+    embeddings = rec.enrollment_embeddings(args.images)  # all photos checked before anything is stored
+    with Store(args.store) as store:
+        n = store.enroll(args.name, embeddings, rec.embedder.fingerprint, [str(p) for p in args.images])
+        total = next(p.templates for p in store.persons() if p.name == args.name.strip())
+    print(f"enrolled {n} photo(s) of {args.name.strip()} ({total} template(s) in {args.store})")
+    return 0
+
+
+def cmd_persons(args: argparse.Namespace) -> int:
+    from edge.store import Store
+
+    with Store(args.store) as store:
+        if args.action == "list":
+            people = store.persons()
+            if args.json:
+                print(json.dumps([p.__dict__ for p in people]))
+            for p in [] if args.json else people:
+                print(f"{p.name}\t{p.templates} template(s)\tsince {p.created_at}")
+            if not people and not args.json:
+                print("no one is enrolled; add people with: edgeface enroll --store PATH --name NAME PHOTO...")
+        elif args.action == "remove":
+            if len(args.names) != 1:
+                raise EdgeFaceError("usage: edgeface persons --store PATH remove NAME")
+            store.remove(args.names[0])
+            print(f"removed {args.names[0]} and all their templates")
+        else:
+            if len(args.names) != 2:
+                raise EdgeFaceError("usage: edgeface persons --store PATH rename OLD NEW")
+            store.rename(*args.names)
+            print(f"renamed {args.names[0]} to {args.names[1]}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from edge.manifest import MODELS_DIR, load_manifest
 
@@ -240,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("enroll", help="add a person's photos to a store (exactly one face per photo)")
+    p.add_argument("--store", required=True, type=Path, help="SQLite store file (created if missing)")
+    p.add_argument("--name", required=True)
+    p.add_argument("images", nargs="+")
+    p.set_defaults(func=cmd_enroll)
+    p = sub.add_parser("persons", help="list, remove or rename enrolled people")
+    p.add_argument("--store", required=True, type=Path)
+    p.add_argument("action", choices=["list", "remove", "rename"])
+    p.add_argument("names", nargs="*")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_persons)
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
     return ap

@@ -37,3 +37,11 @@ class SourceError(EdgeFaceError):
 
 class ConversionError(EdgeFaceError):
     """A model conversion or quantisation step failed or fell short of its bar."""
+
+
+class StoreError(EdgeFaceError):
+    """The local embedding store cannot be read or written, or holds another model's embeddings."""
+
+
+class EnrollmentError(EdgeFaceError):
+    """A photo cannot be enrolled (no face, several faces, unreadable); nothing was stored."""

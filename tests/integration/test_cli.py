@@ -74,3 +74,16 @@ def test_evaluate_on_labelled_pairs(tmp_path, data):
     assert out["pairs"] == 4 and out["same"] == 1 and out["no_face"] == ["insightface__no_face.png"]
     assert out["accuracy"] == 1.0 and out["roc_auc"] == 1.0
     assert roc_png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_enroll_and_persons(tmp_path, data):
+    db = tmp_path / "door.db"
+    res = run("enroll", "--store", db, "--name", "Barack Obama", data / OBAMA, data / OBAMA2)
+    assert res.returncode == 0 and "enrolled 2 photo(s) of Barack Obama" in res.stdout, res.stderr
+    res = run("enroll", "--store", db, "--name", "Group", data / BIDEN, data / "insightface__7242.jpg")
+    assert res.returncode == 1 and "insightface__7242.jpg: expected exactly one face" in res.stderr
+    listing = json.loads(run("persons", "--store", db, "list", "--json").stdout)
+    assert [(p["name"], p["templates"]) for p in listing] == [("Barack Obama", 2)]  # the refused photos stored nothing
+    assert run("persons", "--store", db, "rename", "Barack Obama", "Barack").returncode == 0
+    assert run("persons", "--store", db, "remove", "Barack").returncode == 0
+    assert "no one is enrolled" in run("persons", "--store", db, "list").stdout

@@ -1,0 +1,197 @@
+"""The local embedding store: one SQLite file with persons, their templates and the event outbox.
+
+WAL journal, ``synchronous=FULL`` and one transaction per write: a kill -9 or a power cut at
+any moment leaves either the old or the new state. Every template records the sha256 of the
+embedder that made it; a gallery is only built for the embedder in use, so embeddings of two
+models can never be mixed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.errors import StoreError
+from edge.match import Gallery
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS persons (
+    id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    embedder_sha256 TEXT NOT NULL, dim INTEGER NOT NULL, embedding BLOB NOT NULL,
+    source TEXT, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS templates_person ON templates(person_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL,
+    topic TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    templates: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    seq: int
+    event_id: str
+    topic: str
+    payload: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """Open (creating if needed) the store at ``path``. Use as a context manager."""
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 10.0):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._tx():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                if row is None:
+                    self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                elif int(row[0]) != SCHEMA_VERSION:
+                    raise StoreError(f"{self.path}: store schema {row[0]}, this edgeface reads schema {SCHEMA_VERSION}; upgrade edgeface")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: cannot open the store ({e}); expected an edgeface SQLite store or a new path") from e
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction; sqlite errors become StoreError with the fix."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            hint = "free disk space" if "full" in str(e) else "check the file's permissions and that no other process holds it"
+            raise StoreError(f"{self.path}: write failed ({e}); nothing was changed. {hint}") from e
+
+    # --- persons and templates -------------------------------------------------------------
+
+    def enroll(self, name: str, embeddings: Sequence[NDArray[np.float32]], fingerprint: str, sources: Sequence[str] | None = None) -> int:
+        """Add templates for ``name`` (created if new), all in one transaction. Returns how many."""
+        name = name.strip()
+        if not name:
+            raise StoreError("a person needs a non-empty name")
+        if not embeddings:
+            raise StoreError(f"no templates given for {name!r}")
+        srcs = list(sources or [None] * len(embeddings))  # type: ignore[list-item]
+        with self._tx() as db:
+            other = db.execute("SELECT DISTINCT embedder_sha256 FROM templates WHERE embedder_sha256 != ?", (fingerprint,)).fetchone()
+            if other:
+                raise StoreError(
+                    f"{self.path} holds templates of embedder {other[0][:12]}…, not of the model in use ({fingerprint[:12]}…); "
+                    "re-enrol everyone with this model (edgeface persons remove, then edgeface enroll)"
+                )
+            db.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?, ?)", (name, _now()))
+            pid = db.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()[0]
+            for e, src in zip(embeddings, srcs, strict=True):
+                v = np.asarray(e, np.float32).reshape(-1)
+                db.execute(
+                    "INSERT INTO templates (person_id, embedder_sha256, dim, embedding, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (pid, fingerprint, v.size, v.tobytes(), src, _now()),
+                )
+        return len(embeddings)
+
+    def persons(self) -> list[Person]:
+        rows = self._db.execute(
+            "SELECT p.name, COUNT(t.id), p.created_at FROM persons p LEFT JOIN templates t ON t.person_id = p.id GROUP BY p.id ORDER BY p.name"
+        ).fetchall()
+        return [Person(n, int(c), ts) for n, c, ts in rows]
+
+    def remove(self, name: str) -> None:
+        with self._tx() as db:
+            if db.execute("DELETE FROM persons WHERE name = ?", (name,)).rowcount == 0:
+                raise StoreError(f"no person named {name!r} in {self.path}; see edgeface persons list")
+
+    def rename(self, old: str, new: str) -> None:
+        new = new.strip()
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM persons WHERE name = ?", (new,)).fetchone():
+                raise StoreError(f"{new!r} already exists; remove or rename it first")
+            if db.execute("UPDATE persons SET name = ? WHERE name = ?", (new, old)).rowcount == 0:
+                raise StoreError(f"no person named {old!r} in {self.path}; see edgeface persons list")
+
+    def gallery(self, fingerprint: str) -> Gallery:
+        """All templates as a :class:`Gallery`; refuses a store made with another embedder."""
+        rows = self._db.execute(
+            "SELECT p.name, t.embedder_sha256, t.dim, t.embedding FROM templates t JOIN persons p ON p.id = t.person_id ORDER BY t.id"
+        ).fetchall()
+        others = {r[1] for r in rows if r[1] != fingerprint}
+        if others:
+            raise StoreError(
+                f"{self.path} holds templates of another embedder model ({', '.join(o[:12] + '…' for o in others)}); "
+                f"the model in use is {fingerprint[:12]}…. Re-enrol everyone with this model."
+            )
+        if not rows:
+            return Gallery((), np.zeros((0, 0), np.float32), fingerprint)
+        emb = np.stack([np.frombuffer(r[3], np.float32, count=r[2]) for r in rows])
+        return Gallery(tuple(r[0] for r in rows), emb, fingerprint)
+
+    def data_version(self) -> int:
+        """Changes when another connection commits (the daemon's cue to reload the gallery)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    # --- event outbox -------------------------------------------------------------------------
+
+    def outbox_put(self, event_id: str, topic: str, payload: str, max_events: int) -> int:
+        """Store an event before publishing it. When the outbox is full the oldest entries are
+        dropped (returned count, for the log). A repeated ``event_id`` is stored once."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO outbox (event_id, topic, payload, created_at) VALUES (?, ?, ?, ?)", (event_id, topic, payload, _now()))
+            n = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            drop = max(0, n - max_events)
+            if drop:
+                db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (drop,))
+        return drop
+
+    def outbox_pending(self, limit: int = 100) -> list[OutboxEntry]:
+        rows = self._db.execute("SELECT seq, event_id, topic, payload FROM outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [OutboxEntry(*r) for r in rows]
+
+    def outbox_ack(self, seq: int) -> None:
+        """Remove an event once the broker acknowledged it (QoS 1 PUBACK)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def integrity_ok(self) -> bool:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
