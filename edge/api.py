@@ -180,11 +180,17 @@ class Recognizer:
         self, img: ImageInput, gallery: str | Path | Gallery, *, threshold: float | None = None, top_k: int = 5, enforce_detection: bool = True
     ) -> list[list[Match]]:
         """For each face in ``img`` (largest first), the closest identities of ``gallery``
-        (a folder, see :meth:`gallery`; a gallery file; or a :class:`Gallery`), best first."""
+        (a folder, see :meth:`gallery`; a ``.npz`` gallery file; an edgeface SQLite store; or a
+        :class:`Gallery`), best first."""
         if isinstance(gallery, Gallery):
             g = gallery
-        elif Path(gallery).is_file():
+        elif Path(gallery).is_file() and Path(gallery).suffix == ".npz":
             g = load_gallery_file(gallery, self.embedder.fingerprint)
+        elif Path(gallery).is_file():  # the device's SQLite store
+            from edge.store import Store
+
+            with Store(gallery) as store:
+                g = store.gallery(self.embedder.fingerprint)
         else:
             g = self.gallery(gallery)
         thr = self.embedder.threshold if threshold is None else float(threshold)

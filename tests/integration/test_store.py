@@ -100,3 +100,13 @@ def test_kill_minus_9_mid_write_leaves_a_consistent_store(tmp_path):
         assert n > 20 and events == [f"ev{i}" for i in range(n)]  # no gap, no torn write
         total = sum(p.templates for p in st.persons())
         assert total in (2 * n, 2 * (n - 1))  # the last step's second write may not have happened
+
+
+def test_find_accepts_a_store_file(recognizer, data, tmp_path):
+    db = tmp_path / "door.db"
+    with Store(db) as st:
+        st.enroll("Barack", recognizer.enrollment_embeddings([data / OBAMA]), recognizer.embedder.fingerprint)
+    [m] = recognizer.find(data / OBAMA2, db)
+    assert m[0].identity == "Barack" and m[0].verified
+    [m] = recognizer.find(data / BIDEN, db)
+    assert not m[0].verified
