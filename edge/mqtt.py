@@ -1,0 +1,210 @@
+"""MQTT publisher (paho-mqtt 2.x): availability, Home Assistant discovery, state, and events
+delivered from the store's durable outbox.
+
+Topics (``<prefix>/<device_id>/...``): ``availability`` (``online``/``offline``, retained, the
+last will), ``event`` (one JSON per decision, QoS 1, not retained), ``state`` (retained JSON).
+An event is written to the outbox first and removed only when the broker acknowledges it
+(PUBACK); while the broker is down events wait on disk and go out in order after reconnecting,
+after a restart too. A resent event carries the same ``event_id``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import ssl
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.config import MQTTConfig
+from edge.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """Owns one paho client (its network thread) and one flusher thread that moves outbox
+    entries to the broker. Callbacks only hand work over; all store access is serialised."""
+
+    def __init__(self, cfg: MQTTConfig, device_id: str, store: Store, *, max_events: int = 10_000, sw_version: str = "0"):
+        self.cfg = cfg
+        self.device_id = device_id
+        self.store = store
+        self.max_events = max_events
+        self.sw_version = sw_version
+        base = f"{cfg.topic_prefix}/{device_id}"
+        self.availability_topic = f"{base}/availability"
+        self.event_topic = f"{base}/event"
+        self.state_topic = f"{base}/state"
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id or f"edgeface-{device_id}")
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._lock = threading.Lock()  # store access (never held while calling into paho)
+        # Owned by the flusher thread only. paho calls on_publish while holding its own locks,
+        # so the callback just queues the message id.
+        self._acked_mids: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._by_mid: dict[int, int] = {}  # paho message id -> outbox seq
+        self._handed: set[int] = set()  # outbox seqs handed to paho in this process
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> Publisher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        c = self._client
+        c.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        if self.cfg.username:
+            c.username_pw_set(self.cfg.username, self.cfg.password_value())
+        if self.cfg.tls:
+            t = self.cfg.tls
+            c.tls_set(ca_certs=str(t.ca_file), certfile=str(t.certfile) if t.certfile else None,
+                      keyfile=str(t.keyfile) if t.keyfile else None, cert_reqs=ssl.CERT_REQUIRED)
+            c.tls_insecure_set(t.insecure)
+        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        c.loop_start()
+        self._thread = threading.Thread(target=self._flush_loop, name="edgeface-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 1.5) -> None:
+        """Publish ``offline`` (retained), then disconnect; returns within about ``timeout_s``."""
+        self._stop.set()
+        self._notify()
+        if self._thread:
+            self._thread.join(timeout=0.5)
+        if self._connected.is_set():
+            info = self._client.publish(self.availability_topic, "offline", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=timeout_s)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._apply_acks()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # --- what the daemon calls ----------------------------------------------------------------------
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        """Make an event durable (outbox), then let the flusher deliver it."""
+        with self._lock:
+            dropped = self.store.outbox_put(str(event["event_id"]), self.event_topic, json.dumps(event, separators=(",", ":")), self.max_events)
+        if dropped:
+            log.warning("event outbox full (%d events): dropped the %d oldest undelivered event(s)", self.max_events, dropped)
+        self._notify()
+
+    def publish_state(self, state: dict[str, Any]) -> None:
+        """The retained 'who is here now' state (latest only, not queued while offline)."""
+        if self._connected.is_set():
+            self._client.publish(self.state_topic, json.dumps(state, separators=(",", ":")), qos=1, retain=True)
+
+    def pending(self) -> int:
+        """Events not yet acknowledged by the broker."""
+        with self._lock:
+            return len(self.store.outbox_pending(limit=1_000_000))
+
+    # --- Home Assistant discovery -------------------------------------------------------------------
+
+    def discovery(self) -> dict[str, dict[str, Any]]:
+        """Retained discovery configs (topic -> payload): a sensor for the last recognised person,
+        a binary sensor for face present, and an event entity for match / unknown decisions,
+        all on one device, all with this unit's availability topic."""
+        dev_id = f"edgeface_{self.device_id}"
+        device = {"identifiers": [dev_id], "name": f"edgeface {self.device_id}", "manufacturer": "edgeface",
+                  "model": "door unit", "sw_version": self.sw_version}
+        common = {"availability_topic": self.availability_topic, "device": device,
+                  "origin": {"name": "edgeface", "sw_version": self.sw_version}}
+        d = self.cfg.discovery_prefix
+        return {
+            f"{d}/sensor/{dev_id}/last_person/config": {
+                **common, "name": "Last person", "unique_id": f"{dev_id}_last_person", "state_topic": self.state_topic,
+                "value_template": "{{ value_json.last_person | default('') }}", "icon": "mdi:account-check"},
+            f"{d}/binary_sensor/{dev_id}/face_present/config": {
+                **common, "name": "Face present", "unique_id": f"{dev_id}_face_present", "state_topic": self.state_topic,
+                "value_template": "{{ 'ON' if value_json.face_present else 'OFF' }}", "device_class": "occupancy"},
+            f"{d}/event/{dev_id}/recognition/config": {
+                **common, "name": "Recognition", "unique_id": f"{dev_id}_recognition", "state_topic": self.event_topic,
+                "event_types": ["match", "unknown"],
+                "value_template": '{{ {"event_type": value_json.type, "person": value_json.person, '
+                                  '"similarity": value_json.similarity} | tojson }}'},
+        }
+
+    # --- paho callbacks: hand work over, nothing else ---------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            log.error("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason_code)
+            return
+        log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
+        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        for topic, payload in self.discovery().items():
+            client.publish(topic, json.dumps(payload), qos=1, retain=True)
+        self._connected.set()
+        self._notify()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if self._connected.is_set():
+            log.warning("MQTT connection lost (%s); events wait in the outbox and go out after reconnecting", reason_code)
+        self._connected.clear()
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
+        self._acked_mids.put(mid)
+        self._notify()
+
+    # --- the flusher ------------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def _apply_acks(self) -> None:
+        """Remove acknowledged events from the outbox. Runs only in the flusher (or after it
+        stopped), after its publish() calls have been mapped, so every event's message id is
+        known here; ids not in the map belong to availability, discovery or state messages."""
+        while True:
+            try:
+                mid = self._acked_mids.get_nowait()
+            except queue.Empty:
+                return
+            seq = self._by_mid.pop(mid, None)
+            if seq is None:
+                continue
+            self._handed.discard(seq)
+            with self._lock:
+                self.store.outbox_ack(seq)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._wake:
+                self._wake.wait(timeout=0.5)
+            try:
+                self._apply_acks()
+                if not self._connected.is_set():
+                    continue
+                with self._lock:
+                    entries = self.store.outbox_pending(limit=200)
+                for entry in entries:
+                    if entry.seq in self._handed:
+                        continue  # paho holds it and resends it after a reconnect
+                    info = self._client.publish(entry.topic, entry.payload, qos=1)
+                    self._handed.add(entry.seq)
+                    self._by_mid[info.mid] = entry.seq
+                self._apply_acks()
+            except Exception:  # keep delivering; the store error is logged, events stay on disk
+                log.exception("outbox flush failed; retrying")

@@ -1,0 +1,97 @@
+"""The publisher against a real mosquitto on loopback: availability, discovery, ordered
+QoS 1 events from the durable outbox, a broker outage and a publisher restart."""
+
+import json
+import time
+
+from edge.config import MQTTConfig
+from edge.mqtt import Publisher
+from edge.store import Store
+from tests.integration.conftest import Listener
+
+
+def _event(i: int) -> dict:
+    return {"event_id": f"ev-{i:04d}", "type": "match", "person": "Alice", "similarity": 0.71, "timestamp": "2026-11-22T00:00:00Z",
+            "device_id": "door", "track_id": i, "box": [1, 2, 3, 4]}
+
+
+def _cfg(port: int) -> MQTTConfig:
+    return MQTTConfig(host="127.0.0.1", port=port, keepalive_s=5)
+
+
+def test_availability_discovery_and_ordered_events(broker, tmp_path):
+    listen = Listener(broker.port, "#")
+    with Store(tmp_path / "s.db") as st:
+        pub = Publisher(_cfg(broker.port), "door", st, sw_version="test")
+        pub.start()
+        try:
+            assert listen.wait_for(lambda: pub.connected)
+            for i in range(20):
+                pub.publish_event(_event(i))
+            pub.publish_state({"face_present": True, "last_person": "Alice", "present": ["Alice"]})
+            assert listen.wait_for(lambda: len(listen.events()) == 20)
+            assert [e["event_id"] for e in listen.events()] == [f"ev-{i:04d}" for i in range(20)]
+            assert listen.wait_for(lambda: pub.pending() == 0)
+            topics = {t: (p, r) for t, p, r in listen.messages}
+            assert topics["edgeface/door/availability"][0] == b"online"
+            disc = [t for t in topics if t.startswith("homeassistant/")]
+            assert {t.split("/")[1] for t in disc} == {"sensor", "binary_sensor", "event"}
+            ev_cfg = json.loads(topics["homeassistant/event/edgeface_door/recognition/config"][0])
+            assert ev_cfg["event_types"] == ["match", "unknown"] and ev_cfg["availability_topic"] == "edgeface/door/availability"
+            assert all("embedding" not in e and "image" not in e for e in listen.events())  # privacy: nothing extra
+        finally:
+            pub.stop()
+    assert listen.wait_for(lambda: any(t.endswith("/availability") and p == b"offline" for t, p, _ in listen.messages))
+    listen.close()
+
+
+def test_broker_outage_loses_nothing_and_keeps_order(broker, tmp_path):
+    listen = Listener(broker.port, "edgeface/door/event")
+    with Store(tmp_path / "s.db") as st:
+        pub = Publisher(_cfg(broker.port), "door", st)
+        pub.start()
+        try:
+            assert listen.wait_for(lambda: pub.connected)
+            for i in range(5):
+                pub.publish_event(_event(i))
+            assert listen.wait_for(lambda: len(listen.events()) == 5)
+            broker.stop()
+            assert listen.wait_for(lambda: not pub.connected, timeout=15)
+            for i in range(5, 15):
+                pub.publish_event(_event(i))  # broker down: they wait on disk
+            assert pub.pending() == 10
+            time.sleep(0.5)
+            broker.start()
+            assert listen.wait_for(lambda: len({e["event_id"] for e in listen.events()}) == 15, timeout=45)
+            assert listen.wait_for(lambda: pub.pending() == 0, timeout=15)
+            ids = [e["event_id"] for e in listen.events()]
+            first_seen = list(dict.fromkeys(ids))
+            assert first_seen == [f"ev-{i:04d}" for i in range(15)]  # in order; any resend repeats an event_id
+        finally:
+            pub.stop()
+    listen.close()
+
+
+def test_events_survive_a_restart_of_the_publisher(broker, tmp_path):
+    db = tmp_path / "s.db"
+    broker.stop()
+    with Store(db) as st:
+        pub = Publisher(_cfg(broker.port), "door", st)
+        pub.start()
+        for i in range(6):
+            pub.publish_event(_event(i))
+        pub.stop()  # e.g. the daemon restarted while the broker was down
+        assert len(st.outbox_pending()) == 6
+    broker.start()
+    listen = Listener(broker.port, "edgeface/door/event")
+    assert listen.wait_for(lambda: listen.client.is_connected())
+    with Store(db) as st:
+        pub = Publisher(_cfg(broker.port), "door", st)
+        pub.start()
+        try:
+            assert listen.wait_for(lambda: len(listen.events()) == 6, timeout=20)
+            assert [e["event_id"] for e in listen.events()] == [f"ev-{i:04d}" for i in range(6)]
+            assert listen.wait_for(lambda: pub.pending() == 0)
+        finally:
+            pub.stop()
+    listen.close()
