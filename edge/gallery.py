@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,14 +46,18 @@ def _photos(folder: Path) -> list[tuple[str, str, Path]]:
     return out
 
 
+def _read_npz(path: Path) -> tuple[dict[str, Any], NDArray[np.float32]]:
+    """(meta, embeddings) of a gallery file; OSError / ValueError / KeyError when it is not one."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(bytes(z["meta"]).decode()), np.asarray(z["embeddings"], np.float32)
+
+
 def _read_cache(path: Path, fingerprint: str) -> dict[str, tuple[int, int, NDArray[np.float32]]]:
     """{relative path: (size, mtime_ns, embedding)} from a cache of this embedder, else empty."""
     if not path.exists():
         return {}
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            emb = np.asarray(z["embeddings"], np.float32)
+        meta, emb = _read_npz(path)
     except (OSError, ValueError, KeyError) as e:
         log.warning("gallery cache %s is unreadable (%s); rebuilding it", path, e)
         return {}
@@ -84,9 +89,7 @@ def load_gallery_file(path: str | Path, fingerprint: str) -> Gallery:
     Refused when it was made by another embedder model than ``fingerprint``."""
     p = Path(path)
     try:
-        with np.load(p, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            emb = np.asarray(z["embeddings"], np.float32)
+        meta, emb = _read_npz(p)
     except FileNotFoundError:
         raise EdgeFaceError(f"{p}: no such gallery file") from None
     except (OSError, ValueError, KeyError) as e:

@@ -68,8 +68,8 @@ def _rotate(img: Img, r: np.random.Generator) -> Img:
     return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
 
 
-#: Named degradations; "clean" first. Calibration uses all, fidelity the DEGRADED subset.
-AUGMENT: dict[str, Callable[[Img, np.random.Generator], Img]] = {
+#: Photometric degradations, "clean" first: the default calibration set; fidelity uses the DEGRADED subset.
+_PHOTOMETRIC: dict[str, Callable[[Img, np.random.Generator], Img]] = {
     "clean": lambda im, r: im,
     "flip": lambda im, r: np.ascontiguousarray(im[:, ::-1]),
     "dark": lambda im, r: _noise(_gamma(im, 1.8, 0.6), 4, r),
@@ -80,6 +80,11 @@ AUGMENT: dict[str, Callable[[Img, np.random.Generator], Img]] = {
     "jpeg": lambda im, r: _jpeg(im, 25),
     "lowres": lambda im, r: _lowres(im, 0.35),
     "contrast": lambda im, r: cv2.convertScaleAbs(im, alpha=0.5, beta=64),
+}
+#: The photometric degradations only (the default calibration set of every model).
+PHOTOMETRIC = tuple(_PHOTOMETRIC)
+AUGMENT: dict[str, Callable[[Img, np.random.Generator], Img]] = {
+    **_PHOTOMETRIC,
     # geometric variants: new framings of clean photos, no photometric extremes
     "crop_a": _crop,
     "crop_b": _crop,
@@ -87,8 +92,6 @@ AUGMENT: dict[str, Callable[[Img, np.random.Generator], Img]] = {
     "rotate_a": _rotate,
     "rotate_b": _rotate,
 }
-#: The photometric degradations only (the default calibration set of every model).
-PHOTOMETRIC = ("clean", "flip", "dark", "bright", "blur", "motion", "noise", "jpeg", "lowres", "contrast")
 DEGRADED = ("clean", "dark", "motion", "lowres")
 
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-
-def _roc(sim: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    thr = np.unique(sim)[::-1]
-    tar = np.array([np.mean(sim[same] >= t) for t in thr])
-    far = np.array([np.mean(sim[~same] >= t) for t in thr])
-    return np.concatenate([[0], far, [1]]), np.concatenate([[0], tar, [1]])
+from edge.evaluate import roc
 
 
 def _plots(folder: Path, name: str, p: dict[str, Any]) -> list[str]:
@@ -24,7 +17,7 @@ def _plots(folder: Path, name: str, p: dict[str, Any]) -> list[str]:
     files = []
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for key, label, style in (("sim_f", "float", dict(lw=4, alpha=0.5)), ("sim_q", "int8", dict(lw=1.5, ls="--"))):
-        far, tar = _roc(p[key], p["same"])
+        far, tar, _ = roc(p[key], p["same"])
         ax.plot(far, tar, label=label, drawstyle="steps-post", **style)
     ax.set_xscale("symlog", linthresh=1e-2)
     ax.set(xlabel="false accept rate", ylabel="true accept rate", title=f"{name}: ROC on labelled pairs")
