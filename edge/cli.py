@@ -202,6 +202,20 @@ def cmd_persons(args: argparse.Namespace) -> int:
                 print(f"{p.name}\t{p.templates} template(s)\tsince {p.created_at}")
             if not people and not args.json:
                 print("no one is enrolled; add people with: edgeface enroll --store PATH --name NAME PHOTO...")
+        elif args.action in ("export", "import"):
+            if len(args.names) != 1:
+                raise EdgeFaceError(f"usage: edgeface persons --store PATH {args.action} FILE.npz")
+            from edge.gallery import load_gallery_file, save_gallery_file
+
+            fingerprint = _recognizer(args).embedder.fingerprint
+            if args.action == "export":
+                g = store.gallery(fingerprint)
+                save_gallery_file(args.names[0], g)
+                print(f"exported {len(set(g.identities))} person(s), {len(g)} template(s) to {args.names[0]}")
+            else:
+                g = load_gallery_file(args.names[0], fingerprint)
+                n = store.import_gallery(g, f"import:{Path(args.names[0]).name}")
+                print(f"imported {n} template(s) of {len(set(g.identities))} person(s) from {args.names[0]}")
         elif args.action == "remove":
             if len(args.names) != 1:
                 raise EdgeFaceError("usage: edgeface persons --store PATH remove NAME")
@@ -212,6 +226,81 @@ def cmd_persons(args: argparse.Namespace) -> int:
                 raise EdgeFaceError("usage: edgeface persons --store PATH rename OLD NEW")
             store.rename(*args.names)
             print(f"renamed {args.names[0]} to {args.names[1]}")
+    return 0
+
+
+def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = {"camera.source": args.source, "store.path": args.store, "mqtt.host": args.mqtt_host,
+             "mqtt.port": args.mqtt_port, "device_id": args.device_id}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in pairs.items() if v is not None}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The daemon: runs until the source ends, or SIGTERM / Ctrl-C (publishing 'offline' first)."""
+    import signal
+    import threading
+
+    from edge.config import load_config
+    from edge.daemon import Daemon
+
+    cfg = load_config(args.config, _config_overrides(args))
+    logging.basicConfig(stream=sys.stdout, force=True, level=logging.DEBUG if args.verbose else cfg.logging.level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
+
+    def show(event: dict[str, Any]) -> None:
+        print(json.dumps(event), flush=True)
+
+    stats = Daemon(cfg, on_event=show if args.print_events else None).run(stop)
+    logging.getLogger("edge.daemon").info("stopped after %d frames; events %s", stats.frames, stats.events)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """What the daemon last wrote to its status file: fps, latency, queue state."""
+    import os
+    import time
+
+    from edge.config import load_config
+    from edge.daemon import status_path
+
+    store = Path(args.store) if args.store else load_config(args.config).store.path
+    path = status_path(store)
+    try:
+        st = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EdgeFaceError(f"no status at {path}: the daemon has not run with store {store} (start it with edgeface run)") from None
+    except (OSError, ValueError) as e:
+        raise EdgeFaceError(f"cannot read {path}: {e}") from e
+    age = time.time() - float(st.get("updated_unix", 0))
+    alive = True
+    try:
+        os.kill(int(st["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        alive = False
+    if st.get("state") == "running" and (not alive or age > 30):
+        st["state"] = "not responding" if alive else "dead (did not stop cleanly)"
+    if args.json:
+        print(json.dumps(st))
+        return 0 if st["state"] in ("running", "stopped") else 3
+    lat = st.get("latency_ms", {})
+    print(f"{st['device_id']}: {st['state']} (pid {st['pid']}, updated {age:.0f} s ago, up {st['uptime_s']:.0f} s)")
+    print(f"  camera {st['camera']['source']}: {st['frames']} frames, {st['fps']:.1f} fps now, "
+          f"{st['camera']['dropped_frames']} dropped, {st['camera']['reconnects']} reconnects")
+    print("  latency ms (median / p95): " + ", ".join(f"{k} {v['median']:.1f} / {v['p95']:.1f}" for k, v in lat.items()))
+    print(f"  events {st['events']}; outbox {st['outbox_pending']} waiting; MQTT {'connected' if st['mqtt_connected'] else 'NOT connected'}")
+    print(f"  present now: {', '.join(st['present']) or 'nobody'}; last recognised: {st['last_person'] or '-'}")
+    return 0 if st["state"] in ("running", "stopped") else 3
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge.demo import run_demo
+
+    logging.basicConfig(stream=sys.stdout, force=True, level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    run_demo(args.workdir, broker=not args.no_broker, threads=args.threads)
     return 0
 
 
@@ -284,10 +373,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_enroll)
     p = sub.add_parser("persons", help="list, remove or rename enrolled people")
     p.add_argument("--store", required=True, type=Path)
-    p.add_argument("action", choices=["list", "remove", "rename"])
+    p.add_argument("action", choices=["list", "remove", "rename", "export", "import"],
+                   help="export FILE.npz / import FILE.npz move a gallery between units (same embedder model only)")
     p.add_argument("names", nargs="*")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_persons)
+    p = sub.add_parser("run", help="run the door-unit daemon (camera -> recognition -> MQTT events)")
+    p.add_argument("--config", required=True, help="device config (firmware_configs/*.yaml)")
+    p.add_argument("--source", help="override camera.source: picamera2, /dev/videoN, a URL, a video file or an image folder")
+    p.add_argument("--store", type=Path, help="override store.path")
+    p.add_argument("--mqtt-host", help="override mqtt.host")
+    p.add_argument("--mqtt-port", type=int, help="override mqtt.port")
+    p.add_argument("--device-id", help="override device_id")
+    p.add_argument("--print-events", action="store_true", help="also print each event (JSON) on stdout")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("status", help="the running daemon's fps, latency and queue state")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--config", help="the device config the daemon runs with")
+    g.add_argument("--store", type=Path, help="or its store path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("demo", help="the daemon on the bundled clip and photos, with a local mosquitto when installed")
+    p.add_argument("--workdir", type=Path, help="keep the demo's store here (default: a temporary folder, removed)")
+    p.add_argument("--no-broker", action="store_true", help="do not start mosquitto; events stay in the outbox")
+    p.set_defaults(func=cmd_demo)
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
     return ap

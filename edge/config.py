@@ -27,6 +27,7 @@ class CameraConfig(_Strict):
     height: int = Field(480, ge=64, le=4096)
     fps: float = Field(15.0, gt=0, le=120)
     reconnect_max_s: float = Field(30.0, gt=0)
+    realtime: bool = Field(False, description="play a video file at its frame rate, like a camera (default: every frame, as fast as possible)")
 
 
 class ModelsConfig(_Strict):

@@ -69,6 +69,17 @@ class AlignedFace:
     image: NDArray[np.uint8]
     detection: Detection
 
+@dataclass(frozen=True)
+class Frame:
+    """One camera frame: uint8 BGR ``image``, its ``index`` from the source (0, 1, ...) and
+    ``timestamp`` in seconds: media time for files and image folders (so decisions do not depend
+    on how fast a file is read), ``time.monotonic()`` at capture for live cameras."""
+
+    image: NDArray[np.uint8]
+    index: int
+    timestamp: float
+
+
 #: Image pixels: uint8, HxWx3 BGR unless a model's manifest says otherwise (RGB or HxWx1 gray).
 #: Typed loosely because OpenCV's stubs return untyped arrays.
 Pixels = NDArray[Any]

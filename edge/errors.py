@@ -31,6 +31,10 @@ class NoFaceError(EdgeFaceError):
     """No face was found where one was required."""
 
 
+class CameraError(EdgeFaceError):
+    """A camera or frame source cannot be opened or read (names the source and what to check)."""
+
+
 class SourceError(EdgeFaceError):
     """A model source (pinned wheel) could not be fetched or failed its hash check."""
 

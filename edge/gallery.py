@@ -19,12 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.errors import EdgeFaceError, ImageError, ModelError, NoFaceError
+from edge.image import IMAGE_SUFFIXES
 from edge.match import Gallery
 
 log = logging.getLogger(__name__)
 
 CACHE_NAME = ".edgeface-gallery.npz"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 Embed = Callable[[Path], NDArray[np.float32]]  # photo -> embedding of its largest face
 
@@ -71,7 +71,8 @@ def _read_cache(path: Path, fingerprint: str) -> dict[str, tuple[int, int, NDArr
     return {f["path"]: (int(f["size"]), int(f["mtime_ns"]), emb[i]) for i, f in enumerate(files)}
 
 
-def _write_cache(path: Path, fingerprint: str, rows: list[tuple[str, str, int, int, NDArray[np.float32]]], dim: int) -> None:
+def _write_npz(path: Path, fingerprint: str, rows: list[tuple[str, str, int, int, NDArray[np.float32]]], dim: int) -> None:
+    """Write a gallery file atomically (temp file, then rename); raises OSError."""
     meta = {"fingerprint": fingerprint, "files": [{"path": r, "identity": i, "size": s, "mtime_ns": m} for r, i, s, m, _ in rows]}
     emb = np.stack([e for *_, e in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
     tmp = path.with_name(path.name + ".tmp")
@@ -79,9 +80,25 @@ def _write_cache(path: Path, fingerprint: str, rows: list[tuple[str, str, int, i
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), embeddings=emb)
         os.replace(tmp, path)
-    except OSError as e:  # a read-only gallery still works, only slower next time
+    finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_cache(path: Path, fingerprint: str, rows: list[tuple[str, str, int, int, NDArray[np.float32]]], dim: int) -> None:
+    try:
+        _write_npz(path, fingerprint, rows, dim)
+    except OSError as e:  # a read-only gallery still works, only slower next time
         log.warning("cannot write gallery cache %s (%s); embeddings will be computed again next time", path, e.strerror)
+
+
+def save_gallery_file(path: str | Path, gallery: Gallery) -> None:
+    """Export ``gallery`` as a gallery file (the format :func:`load_gallery_file` reads)."""
+    p = Path(path)
+    rows = [(f"{ident}/{i}", ident, 0, 0, gallery.embeddings[i]) for i, ident in enumerate(gallery.identities)]
+    try:
+        _write_npz(p, gallery.fingerprint, rows, int(gallery.embeddings.shape[1]) if len(gallery) else 0)
+    except OSError as e:
+        raise EdgeFaceError(f"cannot write {p} ({e.strerror}); expected a writable path ending in .npz") from e
 
 
 def load_gallery_file(path: str | Path, fingerprint: str) -> Gallery:

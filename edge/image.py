@@ -17,6 +17,9 @@ from numpy.typing import NDArray
 from edge.domain import Pixels
 from edge.errors import ImageError
 
+#: File name endings treated as images (gallery folders, image-folder camera sources).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+
 ImageInput = str | os.PathLike | bytes | bytearray | memoryview | NDArray
 
 

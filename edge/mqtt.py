@@ -6,25 +6,58 @@ last will), ``event`` (one JSON per decision, QoS 1, not retained), ``state`` (r
 An event is written to the outbox first and removed only when the broker acknowledges it
 (PUBACK); while the broker is down events wait on disk and go out in order after reconnecting,
 after a restart too. A resent event carries the same ``event_id``.
+
+Home Assistant's birth message (``<discovery_prefix>/status`` = ``online``, subscribed in
+``on_connect``) makes the unit publish its discovery configs and availability again.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
 import queue
 import ssl
 import threading
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import cv2
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import MQTTConfig
+from edge.pipeline import Decided
 from edge.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def event_payload(d: Decided, device_id: str, *, include_image: bool = False, include_embedding: bool = False) -> dict[str, Any]:
+    """The JSON of one decision (the ``event`` topic's contract). The face image and the
+    embedding are included only when the config asks for them (privacy)."""
+    dec = d.decision
+    event: dict[str, Any] = {
+        "event_id": uuid.uuid4().hex,
+        "type": dec.type,
+        "person": dec.person,
+        "similarity": round(float(dec.similarity), 4),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "device_id": device_id,
+        "track_id": dec.track_id,
+        "box": [round(v, 1) for v in dec.box.as_tuple()],
+    }
+    if d.attributes is not None:
+        event["attributes"] = d.attributes
+    if include_image:
+        ok, jpg = cv2.imencode(".jpg", d.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if ok:
+            event["image_jpeg_b64"] = base64.b64encode(jpg.tobytes()).decode("ascii")
+    if include_embedding and d.embedding is not None:
+        event["embedding"] = [round(float(x), 6) for x in d.embedding]
+    return event
 
 
 class Publisher:
@@ -52,6 +85,7 @@ class Publisher:
         self._by_mid: dict[int, int] = {}  # paho message id -> outbox seq
         self._handed: set[int] = set()  # outbox seqs handed to paho in this process
         self._thread: threading.Thread | None = None
+        self._last_state: str | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -76,6 +110,7 @@ class Publisher:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
+        c.on_message = self._on_message
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
         self._thread = threading.Thread(target=self._flush_loop, name="edgeface-outbox", daemon=True)
@@ -86,7 +121,7 @@ class Publisher:
         self._stop.set()
         self._notify()
         if self._thread:
-            self._thread.join(timeout=0.5)
+            self._thread.join(timeout=0.3)
         if self._connected.is_set():
             info = self._client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
@@ -110,9 +145,11 @@ class Publisher:
         self._notify()
 
     def publish_state(self, state: dict[str, Any]) -> None:
-        """The retained 'who is here now' state (latest only, not queued while offline)."""
+        """The retained 'who is here now' state (latest only: sent now if connected, else on
+        reconnect)."""
+        self._last_state = json.dumps(state, separators=(",", ":"))
         if self._connected.is_set():
-            self._client.publish(self.state_topic, json.dumps(state, separators=(",", ":")), qos=1, retain=True)
+            self._client.publish(self.state_topic, self._last_state, qos=1, retain=True)
 
     def pending(self) -> int:
         """Events not yet acknowledged by the broker."""
@@ -152,14 +189,25 @@ class Publisher:
             log.error("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason_code)
             return
         log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
-        client.publish(self.availability_topic, "online", qos=1, retain=True)
-        for topic, payload in self.discovery().items():
-            client.publish(topic, json.dumps(payload), qos=1, retain=True)
+        client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
+        self._announce(client)
         self._connected.set()
         self._notify()
 
+    def _announce(self, client: mqtt.Client) -> None:
+        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        for topic, payload in self.discovery().items():
+            client.publish(topic, json.dumps(payload), qos=1, retain=True)
+        if self._last_state is not None:
+            client.publish(self.state_topic, self._last_state, qos=1, retain=True)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == f"{self.cfg.discovery_prefix}/status" and msg.payload == b"online":
+            log.info("Home Assistant came online: publishing discovery again")
+            self._announce(client)
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stop.is_set():
             log.warning("MQTT connection lost (%s); events wait in the outbox and go out after reconnecting", reason_code)
         self._connected.clear()
 

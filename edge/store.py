@@ -108,12 +108,17 @@ class Store:
 
     def enroll(self, name: str, embeddings: Sequence[NDArray[np.float32]], fingerprint: str, sources: Sequence[str] | None = None) -> int:
         """Add templates for ``name`` (created if new), all in one transaction. Returns how many."""
-        name = name.strip()
-        if not name:
-            raise StoreError("a person needs a non-empty name")
         if not embeddings:
-            raise StoreError(f"no templates given for {name!r}")
-        srcs = list(sources or [None] * len(embeddings))  # type: ignore[list-item]
+            raise StoreError(f"no templates given for {name.strip()!r}")
+        srcs = list(sources) if sources is not None else [None] * len(embeddings)
+        return self.add_templates([(name, e, s) for e, s in zip(embeddings, srcs, strict=True)], fingerprint)
+
+    def import_gallery(self, gallery: Gallery, source: str) -> int:
+        """Add every template of ``gallery`` (e.g. exported from another unit), in one transaction."""
+        return self.add_templates([(n, e, source) for n, e in zip(gallery.identities, gallery.embeddings, strict=True)], gallery.fingerprint)
+
+    def add_templates(self, rows: Sequence[tuple[str, NDArray[np.float32], str | None]], fingerprint: str) -> int:
+        """``(name, embedding, source)`` rows; people are created as needed; all or nothing."""
         with self._tx() as db:
             other = db.execute("SELECT DISTINCT embedder_sha256 FROM templates WHERE embedder_sha256 != ?", (fingerprint,)).fetchone()
             if other:
@@ -121,15 +126,18 @@ class Store:
                     f"{self.path} holds templates of embedder {other[0][:12]}…, not of the model in use ({fingerprint[:12]}…); "
                     "re-enrol everyone with this model (edgeface persons remove, then edgeface enroll)"
                 )
-            db.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?, ?)", (name, _now()))
-            pid = db.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()[0]
-            for e, src in zip(embeddings, srcs, strict=True):
+            for raw_name, e, src in rows:
+                name = raw_name.strip()
+                if not name:
+                    raise StoreError("a person needs a non-empty name")
+                db.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?, ?)", (name, _now()))
+                pid = db.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()[0]
                 v = np.asarray(e, np.float32).reshape(-1)
                 db.execute(
                     "INSERT INTO templates (person_id, embedder_sha256, dim, embedding, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (pid, fingerprint, v.size, v.tobytes(), src, _now()),
                 )
-        return len(embeddings)
+        return len(rows)
 
     def persons(self) -> list[Person]:
         rows = self._db.execute(

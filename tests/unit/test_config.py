@@ -11,7 +11,7 @@ import yaml
 from edge.config import load_config, parse_config
 from edge.errors import ConfigError
 
-CONFIGS = sorted((Path(__file__).resolve().parent.parent.parent / "firmware_configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parent.parent.parent / "firmware_configs").rglob("*.yaml"))
 
 
 def _on_this_machine(path, tmp_path):

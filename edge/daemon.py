@@ -1,0 +1,302 @@
+"""The door-unit daemon, the composition root: reads the config, builds every component, owns
+their lifetimes, and runs camera -> pipeline -> store outbox -> MQTT (and the door relay).
+
+One process: the camera's capture thread hands over the newest frame, paho's network thread
+and the publisher's outbox thread do MQTT, and this loop does the inference. Once a second it
+reloads the gallery when the store changed (enrolment, removal, rename: no restart needed),
+writes the status file that ``edgeface status`` reads, and pings the systemd watchdog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge import __version__
+from edge.api import Recognizer
+from edge.attributes import AgeEstimator, Classifier
+from edge.camera import FrameSource, LiveSource, open_source
+from edge.config import DeviceConfig
+from edge.decide import DecisionPolicy
+from edge.domain import Detection, Pixels
+from edge.door import DoorRelay
+from edge.match import Gallery
+from edge.mqtt import Publisher, event_payload
+from edge.pipeline import FrameResult, Pipeline
+from edge.quality import QualityGates
+from edge.store import Store
+
+log = logging.getLogger(__name__)
+
+STAGES = ("detect", "align", "embed", "match", "total")
+
+
+def status_path(store_path: str | Path) -> Path:
+    """Where the daemon writes its status (next to the store)."""
+    p = Path(store_path)
+    return p.with_name(p.name + ".status.json")
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux /proc), for the start-time measurement."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def sd_notify(message: str) -> None:
+    """systemd's notify protocol (READY=1, WATCHDOG=1, STOPPING=1); a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(message.encode(), addr)
+    except OSError as e:
+        log.debug("sd_notify failed: %s", e)
+
+
+@dataclass
+class RunStats:
+    started_wall: float = field(default_factory=time.time)
+    start_to_first_frame_s: float | None = None
+    frames: int = 0
+    faces: int = 0
+    events: dict[str, int] = field(default_factory=lambda: {"match": 0, "unknown": 0})
+    frame_errors: int = 0
+    processing_s: float = 0.0
+    latency_ms: dict[str, deque[float]] = field(default_factory=lambda: {s: deque(maxlen=600) for s in STAGES})
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=600))  # wall times of processed frames
+
+    first_frame_wall: float | None = None
+    last_frame_wall: float | None = None
+
+    def throughput_fps(self) -> float:
+        """Frames per second from the first to the last processed frame (whole run)."""
+        if self.first_frame_wall is None or self.last_frame_wall is None or self.frames < 2:
+            return 0.0
+        return (self.frames - 1) / max(self.last_frame_wall - self.first_frame_wall, 1e-9)
+
+    def fps(self, window_s: float = 10.0) -> float:
+        if len(self.recent) < 2:
+            return 0.0
+        now = self.recent[-1]
+        times = [t for t in self.recent if now - t <= window_s]
+        return (len(times) - 1) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else 0.0
+
+
+class Daemon:
+    """``Daemon(cfg).run(stop)`` runs until the source ends or ``stop`` is set. ``on_event`` is
+    called with each event right after it is stored in the outbox (the demo prints them)."""
+
+    def __init__(self, cfg: DeviceConfig, *, on_event: Callable[[dict[str, Any]], None] | None = None,
+                 door_pin_factory: Any = None, drain_s: float = 5.0):
+        """``drain_s``: when a file source ends, wait up to this long for the broker to take
+        the events still in the outbox (they stay on disk either way)."""
+        self.cfg = cfg
+        self.drain_s = drain_s
+        self.on_event = on_event
+        self.door_pin_factory = door_pin_factory
+        self.stats = RunStats()
+        self.status_file = status_path(cfg.store.path)
+        self.publisher: Publisher | None = None
+        self.door: DoorRelay | None = None
+        self._source: FrameSource | None = None
+        self._state: dict[str, Any] = {}
+        self._last_person: str | None = None
+
+    # --- building ------------------------------------------------------------------------------
+
+    def _recognizer(self) -> Recognizer:
+        m = self.cfg.models
+        return Recognizer(models_dir=m.dir, detector=m.detector, embedder=m.embedder, threads=m.threads,
+                          edgetpu=m.edgetpu, cpu_fallback=m.cpu_fallback, tiles=m.tiles)
+
+    def _attributes(self, rec: Recognizer) -> Callable[[Pixels, Detection], dict[str, Any]]:
+        age: AgeEstimator = rec._get("age")  # type: ignore[assignment]
+        gender: Classifier = rec._get("gender")  # type: ignore[assignment]
+        emotion: Classifier = rec._get("emotion")  # type: ignore[assignment]
+
+        def attributes(image: Pixels, det: Detection) -> dict[str, Any]:
+            g = gender.classify(gender.crop(image, det))
+            e = emotion.classify(emotion.crop(image, det))
+            return {"age": round(age.age(age.crop(image, det)), 1), "gender": g.label, "gender_confidence": round(g.confidence, 3),
+                    "emotion": e.label}
+
+        return attributes
+
+    # --- running -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> RunStats:
+        stop = stop or threading.Event()
+        cfg = self.cfg
+        rc = cfg.recognition
+        with Store(cfg.store.path) as store, Store(cfg.store.path) as outbox, self._recognizer() as rec:
+            embedder = rec.embedder  # loads detector/embedder now: a bad model fails the start
+            detector = rec.detector
+            gallery = store.gallery(embedder.fingerprint)
+            self._log_gallery(gallery, "loaded")
+            pipeline = Pipeline(
+                detector, embedder, gallery, threshold=rc.cosine_threshold,
+                gates=QualityGates(rc.min_face_px, rc.min_sharpness, rc.max_yaw_ratio),
+                policy=DecisionPolicy(**rc.decision.model_dump()),
+                attributes=self._attributes(rec) if cfg.models.attributes else None,
+            )
+            self.publisher = Publisher(cfg.mqtt, cfg.device_id, outbox, max_events=cfg.store.outbox_max_events, sw_version=__version__)
+            if cfg.door.enabled:
+                self.door = DoorRelay(cfg.door.gpio_pin, cfg.door.pulse_s, cfg.door.allowed, pin_factory=self.door_pin_factory)
+            c = cfg.camera
+            self._source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, reconnect_max_s=c.reconnect_max_s,
+                                       realtime=c.realtime)
+            self.publisher.start()
+            log.info("edgeface %s on %s: watching %s, reporting to MQTT %s:%s as %s", __version__, cfg.device_id,
+                     self._source.description, cfg.mqtt.host, cfg.mqtt.port, cfg.device_id)
+            sd_notify("READY=1")
+            data_version = store.data_version()
+            next_tick = 0.0
+            try:
+                for frame in self._source.frames(stop):
+                    result = self._process(pipeline, frame)
+                    if result is not None:
+                        self._act(result)
+                    now = time.monotonic()
+                    if now >= next_tick:
+                        next_tick = now + 1.0
+                        dv = store.data_version()
+                        if dv != data_version:
+                            data_version = dv
+                            self._reload(store, pipeline)
+                        self._write_status("running")
+                        sd_notify("WATCHDOG=1")
+                if not stop.is_set():
+                    self._drain(stop)
+            finally:
+                sd_notify("STOPPING=1")
+                self.publisher.stop(timeout_s=1.0)  # 'offline' first
+                self._source.close()
+                if self.door is not None:
+                    self.door.close()
+                self._write_status("stopped")
+        return self.stats
+
+    def _drain(self, stop: threading.Event) -> None:
+        assert self.publisher is not None
+        end = time.monotonic() + self.drain_s
+        while self.publisher.pending() and time.monotonic() < end and not stop.is_set():
+            stop.wait(0.05)
+        if self.publisher.pending():
+            log.warning("%d event(s) not yet delivered stay in the outbox and go out on the next start", self.publisher.pending())
+
+    def _process(self, pipeline: Pipeline, frame: Any) -> FrameResult | None:
+        t0 = time.perf_counter()
+        try:
+            result = pipeline.process(frame)
+        except Exception:
+            self.stats.frame_errors += 1
+            if self.stats.frame_errors <= 3 or self.stats.frame_errors % 100 == 0:
+                log.exception("frame %d could not be processed (%d so far); skipping it", frame.index, self.stats.frame_errors)
+            return None
+        dt = time.perf_counter() - t0
+        s = self.stats
+        if s.start_to_first_frame_s is None:
+            s.start_to_first_frame_s = process_age_s()
+        s.frames += 1
+        s.faces += len(result.faces)
+        s.processing_s += dt
+        now = time.time()
+        s.recent.append(now)
+        s.last_frame_wall = now
+        if s.first_frame_wall is None:
+            s.first_frame_wall = now
+        for k, v in result.timings_ms.items():
+            s.latency_ms[k].append(v)
+        s.latency_ms["total"].append(dt * 1e3)
+        return result
+
+    def _act(self, result: FrameResult) -> None:
+        assert self.publisher is not None
+        for d in result.decided:
+            event = event_payload(d, self.cfg.device_id, include_image=self.cfg.mqtt.publish_images,
+                                  include_embedding=self.cfg.mqtt.publish_embeddings)
+            self.publisher.publish_event(event)
+            self.stats.events[event["type"]] += 1
+            if event["type"] == "match":
+                self._last_person = event["person"]
+                log.info("match: %s (similarity %.3f, track %d)", event["person"], event["similarity"], event["track_id"])
+                if self.door is not None:
+                    self.door.on_match(event["person"])
+            else:
+                log.info("unknown face (best similarity %.3f, track %d)", event["similarity"], event["track_id"])
+            if self.on_event is not None:
+                self.on_event(event)
+        state = {"face_present": bool(result.faces), "present": list(result.present), "last_person": self._last_person}
+        if state != self._state:
+            self._state = state
+            self.publisher.publish_state({**state, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
+
+    def _reload(self, store: Store, pipeline: Pipeline) -> None:
+        try:
+            gallery = store.gallery(pipeline.embedder.fingerprint)
+        except Exception as e:  # keep running on the old gallery; the store error says what to do
+            log.error("gallery not reloaded: %s", e)
+            return
+        old = pipeline.gallery
+        if gallery.identities == old.identities and np.array_equal(gallery.embeddings, old.embeddings):
+            return  # the change was elsewhere (the outbox)
+        pipeline.set_gallery(gallery)
+        self._log_gallery(gallery, "reloaded")
+
+    @staticmethod
+    def _log_gallery(g: Gallery, what: str) -> None:
+        people = len(set(g.identities))
+        if people:
+            log.info("gallery %s: %d person(s), %d template(s)", what, people, len(g))
+        else:
+            log.warning("gallery %s: nobody is enrolled, every face will be reported as unknown "
+                        "(edgeface enroll --store STORE --name NAME PHOTO...)", what)
+
+    def status(self, state: str) -> dict[str, Any]:
+        s = self.stats
+        pub = self.publisher
+        src = self._source
+        return {
+            "state": state, "pid": os.getpid(), "device_id": self.cfg.device_id, "version": __version__,
+            "started_at": datetime.fromtimestamp(s.started_wall, UTC).isoformat(timespec="seconds"),
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"), "updated_unix": time.time(),
+            "uptime_s": round(time.time() - s.started_wall, 1),
+            "start_to_first_frame_s": None if s.start_to_first_frame_s is None else round(s.start_to_first_frame_s, 3),
+            "frames": s.frames, "fps": round(s.fps(), 2), "throughput_fps": round(s.throughput_fps(), 2), "faces_seen": s.faces, "frame_errors": s.frame_errors,
+            "events": dict(s.events),
+            "latency_ms": {k: {"median": round(float(np.median(v)), 2), "p95": round(float(np.percentile(v, 95)), 2)}
+                           for k, v in s.latency_ms.items() if v},
+            "outbox_pending": pub.pending() if pub else None, "mqtt_connected": pub.connected if pub else False,
+            "camera": {"source": src.description if src else None,
+                       "reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
+                       "dropped_frames": src.dropped if isinstance(src, LiveSource) else 0},
+            "present": self._state.get("present", []), "last_person": self._last_person,
+        }
+
+    def _write_status(self, state: str) -> None:
+        tmp = self.status_file.with_name(self.status_file.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.status(state), indent=1))
+            os.replace(tmp, self.status_file)
+        except OSError as e:
+            log.warning("cannot write the status file %s: %s", self.status_file, e)

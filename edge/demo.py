@@ -1,0 +1,175 @@
+"""``edgeface demo``: the daemon on the bundled default, with nothing to configure.
+
+Enrols the bundled photos (``firmware_configs/demo/gallery/<Name>/``) into a fresh store, starts
+a local mosquitto on a free loopback port when the ``mosquitto`` binary exists, runs the daemon
+on the bundled clip with ``firmware_configs/demo/demo.yaml``, and prints every event as the
+broker delivers it. Without a broker the events stay in the outbox and are printed from there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from edge.config import load_config
+from edge.errors import ConfigError
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "firmware_configs" / "demo"
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalBroker:
+    """A throw-away mosquitto on 127.0.0.1 (anonymous, no persistence), for the demo and tests."""
+
+    def __init__(self, workdir: Path, port: int | None = None, binary: str | None = None):
+        found = binary or mosquitto_binary()
+        if found is None:
+            raise ConfigError("mosquitto is not installed (sudo apt-get install mosquitto)")
+        self.binary: str = found
+        self.port = port or free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 10.0) -> LocalBroker:
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + timeout_s
+        while time.time() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise ConfigError(f"mosquitto did not start on 127.0.0.1:{self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+
+class _Printer:
+    """Subscribes to the unit's topics and prints each event the broker delivers."""
+
+    def __init__(self, port: int, topic: str):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.events: list[dict[str, Any]] = []
+        self.retained: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edgeface-demo-listener-{port}")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(topic, 1), ("homeassistant/#", 1)])
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        with self._lock:
+            if msg.topic.endswith("/event"):
+                event = json.loads(msg.payload)
+                self.events.append(event)
+                print(f"[mqtt {msg.topic}] {_line(event)}", flush=True)
+            else:
+                self.retained[msg.topic] = msg.payload
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _line(e: dict[str, Any]) -> str:
+    who = e["person"] if e["type"] == "match" else "unknown face"
+    return f"{e['type']:7s} {who:20s} similarity {e['similarity']:.3f}  track {e['track_id']}  {e['timestamp']}  id {e['event_id'][:8]}"
+
+
+def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int = 2) -> dict[str, Any]:
+    """Run the demo; returns a summary (also printed)."""
+    from edge.api import Recognizer
+    from edge.daemon import Daemon
+    from edge.store import Store
+
+    if not (DEMO_DIR / "demo.yaml").is_file():
+        raise ConfigError(f"the bundled demo is missing ({DEMO_DIR}); run edgeface demo from a clone of the repository")
+    keep = workdir is not None
+    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="edgeface-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    store_path = work / "edgeface.db"
+    local: LocalBroker | None = None
+    printer: _Printer | None = None
+    try:
+        rec = Recognizer(threads=threads)
+        with Store(store_path) as store:
+            for person in sorted(p for p in (DEMO_DIR / "gallery").iterdir() if p.is_dir()):
+                photos = sorted(person.iterdir())
+                name = person.name.replace("_", " ")
+                store.enroll(name, rec.enrollment_embeddings(photos), rec.embedder.fingerprint, [p.name for p in photos])
+                print(f"enrolled {name} from {len(photos)} photo(s)")
+        if broker and mosquitto_binary():
+            local = LocalBroker(work).start()
+            port = local.port
+            print(f"started mosquitto on 127.0.0.1:{port}")
+        else:
+            port = free_port()  # nothing listens there: the daemon keeps events in the outbox
+            print("no MQTT broker could be started (install it with: sudo apt-get install mosquitto); "
+                  "events will wait in the outbox and are shown from there")
+        cfg = load_config(DEMO_DIR / "demo.yaml", {"camera.source": str(DEMO_DIR / "short_hamilton_clip.mp4"),
+                                                   "store.path": str(store_path), "mqtt.host": "127.0.0.1", "mqtt.port": port,
+                                                   "models.threads": threads})
+        if local is not None:
+            printer = _Printer(port, f"{cfg.mqtt.topic_prefix}/{cfg.device_id}/#")
+        print(f"running the daemon on {cfg.camera.source} ...", flush=True)
+        daemon = Daemon(cfg, drain_s=5.0 if local is not None else 0.0)
+        t0 = time.perf_counter()
+        stats = daemon.run()
+        wall = time.perf_counter() - t0
+        published = sum(stats.events.values())
+        if printer is not None:
+            end = time.time() + 5
+            while time.time() < end and len(printer.events) < published:
+                time.sleep(0.05)
+        with Store(store_path) as store:
+            pending = store.outbox_pending(limit=1_000_000)
+        if printer is None and pending:
+            print(f"events waiting in the outbox ({store_path}):")
+            for entry in pending:
+                print(f"[outbox] {_line(json.loads(entry.payload))}")
+        summary = {
+            "frames": stats.frames, "seconds": round(wall, 2), "fps": round(stats.frames / max(stats.processing_s, 1e-9), 1),
+            "events": stats.events, "delivered_via_mqtt": len(printer.events) if printer else 0, "outbox_pending": len(pending),
+            "discovery_configs": len([t for t in printer.retained if t.startswith("homeassistant/")]) if printer else 0,
+            "store": str(store_path) if keep else None,
+        }
+        print(f"done: {stats.frames} frames in {wall:.1f} s ({summary['fps']} frames/s of processing); events {stats.events}; "
+              f"delivered by MQTT {summary['delivered_via_mqtt']}, waiting in outbox {summary['outbox_pending']}")
+        return summary
+    finally:
+        if printer is not None:
+            printer.close()
+        if local is not None:
+            local.stop()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)

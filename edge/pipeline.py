@@ -1,0 +1,138 @@
+"""Per frame: detect -> track -> align -> quality gates -> embed -> match -> decide.
+
+No I/O and no threads: the daemon feeds frames and acts on the decisions. Work is skipped
+where it cannot change a decision: faces that fail a quality gate are not embedded, a track
+already matched to a person is not embedded again, and a track already reported as unknown
+is re-checked only every ``recheck_every`` good frames (it may still turn into a match).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.decide import Decider, Decision, DecisionPolicy
+from edge.detect import Detector
+from edge.domain import Detection, Frame, Pixels
+from edge.embed import Embedder
+from edge.match import Gallery
+from edge.quality import Quality, QualityGates, assess
+from edge.tracker import IoUTracker
+
+#: ``(frame image, detection) -> attributes`` for event payloads (age, gender, emotion).
+AttributeFn = Callable[[Pixels, Detection], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    track_id: int
+    detection: Detection
+    quality: Quality
+    person: str | None  # the track's matched person, else this frame's best match at/above threshold
+    similarity: float | None  # this frame's best similarity; None when the face was not embedded
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A decision with what an event may carry: the aligned crop and the embedding (published
+    only when configured) and attributes (when enabled)."""
+
+    decision: Decision
+    crop: Pixels
+    embedding: NDArray[np.float32] | None
+    attributes: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    index: int
+    timestamp: float
+    faces: tuple[FaceResult, ...]
+    decided: tuple[Decided, ...]
+    timings_ms: dict[str, float]  # detect, align, embed, match (this frame's totals)
+    ended_tracks: tuple[int, ...]
+
+    @property
+    def present(self) -> tuple[str, ...]:
+        """Recognised people in this frame (by their tracks' matches)."""
+        return tuple(sorted({f.person for f in self.faces if f.person is not None}))
+
+
+class Pipeline:
+    def __init__(
+        self,
+        detector: Detector,
+        embedder: Embedder,
+        gallery: Gallery,
+        *,
+        threshold: float | None = None,
+        gates: QualityGates | None = None,
+        policy: DecisionPolicy | None = None,
+        attributes: AttributeFn | None = None,
+        recheck_every: int = 5,
+        track_max_age_s: float = 1.0,
+    ):
+        self.detector = detector
+        self.embedder = embedder
+        self.threshold = embedder.threshold if threshold is None else float(threshold)
+        self.gates = gates or QualityGates()
+        self.attributes = attributes
+        self.recheck_every = recheck_every
+        self.tracker = IoUTracker(max_age_s=track_max_age_s)
+        self.decider = Decider(policy or DecisionPolicy())
+        self._good: dict[int, int] = {}
+        self.gallery = gallery
+        self.set_gallery(gallery)
+
+    def set_gallery(self, gallery: Gallery) -> None:
+        """Swap in a new gallery (enrolment, removal, rename); live tracks are decided afresh."""
+        if len(gallery) and gallery.fingerprint != self.embedder.fingerprint:
+            raise ValueError("gallery and embedder fingerprints differ")  # the store refuses this first
+        self.gallery = gallery
+        self.decider.reset_matches()
+
+    def process(self, frame: Frame) -> FrameResult:
+        t0 = time.perf_counter()
+        detections = self.detector.detect(frame.image)
+        t_detect = time.perf_counter() - t0
+        ids, ended = self.tracker.update([d.box for d in detections], frame.timestamp)
+        self.decider.end(ended)
+        for tid in ended:
+            self._good.pop(tid, None)
+        t_align = t_embed = t_match = 0.0
+        faces: list[FaceResult] = []
+        decided: list[Decided] = []
+        for det, tid in zip(detections, ids, strict=True):
+            t1 = time.perf_counter()
+            crop = self.embedder.crop(frame.image, det)
+            quality = assess(det, crop, self.gates)
+            t_align += time.perf_counter() - t1
+            matched = self.decider.matched(tid)
+            if not quality.ok or matched is not None:
+                faces.append(FaceResult(tid, det, quality, matched, None))
+                continue
+            good = self._good[tid] = self._good.get(tid, 0) + 1
+            if self.decider.unknown_sent(tid) and good % self.recheck_every:
+                faces.append(FaceResult(tid, det, quality, None, None))
+                continue
+            t2 = time.perf_counter()
+            emb = self.embedder.embed_crop(crop)
+            t3 = time.perf_counter()
+            hits = self.gallery.search(emb, self.threshold, top_k=1)
+            t_embed += t3 - t2
+            t_match += time.perf_counter() - t3
+            best = hits[0] if hits else None
+            person = best.identity if best and best.verified else None
+            similarity = best.similarity if best else -1.0
+            decision = self.decider.observe(tid, det.box, frame.timestamp, person, similarity)
+            faces.append(FaceResult(tid, det, quality, self.decider.matched(tid) or person, similarity))
+            if decision is not None:
+                attrs = self.attributes(frame.image, det) if self.attributes else None
+                decided.append(Decided(decision, crop, emb, attrs))
+        timings = {"detect": t_detect * 1e3, "align": t_align * 1e3, "embed": t_embed * 1e3, "match": t_match * 1e3}
+        return FrameResult(frame.index, frame.timestamp, tuple(faces), tuple(decided), timings, tuple(ended))

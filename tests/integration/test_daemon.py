@@ -1,0 +1,347 @@
+"""The daemon end to end: the bundled clip, the real int8 models, a real SQLite store and a real
+mosquitto on loopback, subscribed to by a second client.
+
+What the clip holds (see firmware_configs/demo/PROVENANCE.md): Lin-Manuel Miranda in a wide shot
+(frames 0-20) and a close shot (82-209); Alex Lacamoire tiny at the piano, then in profile
+(21-81); the audience at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.config import load_config
+from edge.daemon import Daemon, status_path
+from edge.errors import StoreError
+from edge.store import Store
+from tests.integration.conftest import Listener
+
+REPO = Path(__file__).resolve().parent.parent.parent
+DEMO = REPO / "firmware_configs" / "demo"
+CLIP = DEMO / "short_hamilton_clip.mp4"
+LIN, ALEX = "Lin-Manuel Miranda", "Alex Lacamoire"
+EDGEFACE = [sys.executable, "-m", "edge.cli"]
+
+
+@pytest.fixture(scope="module")
+def templates(recognizer):
+    out = {}
+    for folder in (DEMO / "gallery").iterdir():
+        out[folder.name.replace("_", " ")] = recognizer.enrollment_embeddings(sorted(folder.iterdir()))
+    return out
+
+
+def make_store(path: Path, templates, people, fingerprint) -> Path:
+    with Store(path) as st:
+        for p in people:
+            st.enroll(p, templates[p], fingerprint)
+    return path
+
+
+def config(tmp_path, store, port=1, **overrides):
+    return load_config(DEMO / "demo.yaml", {"camera.source": str(CLIP), "store.path": str(store), "mqtt.port": port,
+                                            "mqtt.host": "127.0.0.1", **overrides})
+
+
+def run_collecting(cfg, **kw):
+    events = []
+    daemon = Daemon(cfg, on_event=events.append, **kw)
+    stats = daemon.run()
+    return daemon, stats, events
+
+
+def summary(events):
+    return [(e["type"], e["person"]) for e in events]
+
+
+def test_clip_gives_one_match_per_visit_and_the_contract_over_mqtt(tmp_path, broker, templates, recognizer):
+    store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
+    listener = Listener(broker.port, "#")
+    assert listener.wait_for(lambda: listener.client.is_connected())
+    daemon, stats, produced = run_collecting(config(tmp_path, store, broker.port))
+    assert listener.wait_for(lambda: len(listener.events()) >= len(produced))
+    time.sleep(0.3)
+    listener.close()
+    got = listener.events()
+    # one match per visit, right names, in order; Lin's second shot is within the cooldown
+    assert summary(got) == [("match", LIN), ("match", ALEX), ("unknown", None)]
+    assert [e["event_id"] for e in got] == [e["event_id"] for e in produced]
+    for e in got:
+        assert set(e) == {"event_id", "type", "person", "similarity", "timestamp", "device_id", "track_id", "box"}
+        assert e["device_id"] == "demo" and e["timestamp"].endswith("Z") and len(e["box"]) == 4
+    assert got[0]["similarity"] > 0.5 and 0.31 < got[1]["similarity"] < got[0]["similarity"]
+    assert got[2]["similarity"] < 0.31  # the unknown face's best similarity stayed below the threshold
+    assert stats.frames == 275 and stats.events == {"match": 2, "unknown": 1}
+    # availability, retained discovery, retained state
+    avail = [(p, r) for t, p, r in listener.messages if t == "edgeface/demo/availability"]
+    assert avail[0][0] == b"online" and avail[-1][0] == b"offline"
+    disco = {t: json.loads(p) for t, p, r in listener.messages if t.startswith("homeassistant/") and t.endswith("/config")}
+    assert len(disco) == 3 and {t.split("/")[1] for t in disco} == {"sensor", "binary_sensor", "event"}
+    assert all(d["availability_topic"] == "edgeface/demo/availability" for d in disco.values())
+    states = [json.loads(p) for t, p, r in listener.messages if t == "edgeface/demo/state"]
+    assert any(LIN in s["present"] for s in states) and states[-1]["last_person"] == ALEX
+    assert all(s["face_present"] for s in states)  # the clip has a face in every frame
+    with Store(store) as st:
+        assert st.outbox_pending() == []
+
+
+def test_door_pose_gate_refuses_the_profile_only_pianist(tmp_path, templates, recognizer):
+    """With a door unit's gates (yaw <= 0.6, faces >= 40 px) Alex, filmed only in profile, is never
+    decided on: no match and no unknown for him."""
+    store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
+    cfg = config(tmp_path, store, **{"recognition.max_yaw_ratio": 0.6, "recognition.min_face_px": 40})
+    _, _, events = run_collecting(cfg, drain_s=0)
+    assert summary(events) == [("match", LIN), ("unknown", None)]
+
+
+def test_an_unenrolled_face_gives_unknown_events_not_matches(tmp_path, templates, recognizer):
+    """Only Alex enrolled: Lin's two shots are each one unknown event; never a match for Lin,
+    although single frames of Lin reach Alex's threshold (K of N holds)."""
+    store = make_store(tmp_path / "s.db", templates, [ALEX], recognizer.embedder.fingerprint)
+    _, _, events = run_collecting(config(tmp_path, store), drain_s=0)
+    assert ("match", ALEX) in summary(events) and all(e["person"] != LIN for e in events)
+    unknown = [e for e in events if e["type"] == "unknown"]
+    assert len(unknown) >= 2 and len({e["track_id"] for e in unknown}) == len(unknown)
+    with Store(store) as st:  # no broker: every event waits in the outbox, in order
+        assert [json.loads(o.payload)["event_id"] for o in st.outbox_pending()] == [e["event_id"] for e in events]
+
+
+def test_attributes_image_and_embedding_only_when_configured(tmp_path, templates, recognizer):
+    store = make_store(tmp_path / "s.db", templates, [LIN], recognizer.embedder.fingerprint)
+    cfg = config(tmp_path, store, **{"models.attributes": True, "mqtt.publish_images": True, "mqtt.publish_embeddings": True})
+    _, _, events = run_collecting(cfg, drain_s=0)
+    e = next(e for e in events if e["type"] == "match")
+    assert set(e["attributes"]) == {"age", "gender", "gender_confidence", "emotion"} and 10 < e["attributes"]["age"] < 70
+    assert len(e["embedding"]) == 128 and len(e["image_jpeg_b64"]) > 1000
+
+
+def test_broker_outage_mid_run_loses_nothing_and_keeps_order(tmp_path, broker, templates, recognizer):
+    """Real-time playback, no cooldown: four decisions spread over 9 s. The broker is stopped after
+    the first two were delivered and started again after the third was made: all four arrive, in
+    order, each once (by event_id)."""
+    store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
+    cfg = config(tmp_path, store, broker.port, **{"camera.realtime": True, "recognition.decision.cooldown_s": 0})
+    listener = Listener(broker.port, "edgeface/demo/event")
+    assert listener.wait_for(lambda: listener.client.is_connected())
+    produced: list[dict] = []
+    daemon = Daemon(cfg, on_event=produced.append, drain_s=15)
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        assert listener.wait_for(lambda: len(listener.events()) >= 2, timeout=30)
+        broker.stop()
+        assert listener.wait_for(lambda: len(produced) >= 3, timeout=30)
+        with Store(store) as st:
+            queued = len(st.outbox_pending())
+        assert queued >= 1  # the third event waits on disk while the broker is down
+        broker.start()
+    finally:
+        thread.join(timeout=60)
+    assert listener.wait_for(lambda: len({e["event_id"] for e in listener.events()}) >= len(produced), timeout=30)
+    listener.close()
+    got = listener.events()
+    first_seen = list(dict.fromkeys(e["event_id"] for e in got))
+    assert first_seen == [e["event_id"] for e in produced]
+    assert summary(produced) == [("match", LIN), ("match", ALEX), ("match", LIN), ("unknown", None)]
+    with Store(store) as st:
+        assert st.outbox_pending() == []
+
+
+def _write_config(tmp_path, store, port, **changes) -> Path:
+    data = yaml.safe_load((DEMO / "demo.yaml").read_text())
+    data["camera"]["source"] = str(CLIP)
+    data["store"]["path"] = str(store)
+    data["mqtt"].update(host="127.0.0.1", port=port)
+    for dotted, v in changes.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for k in parents:
+            node = node[k]
+        node[leaf] = v
+    path = tmp_path / "device.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_kill_9_then_restart_delivers_every_outbox_entry(tmp_path, broker, templates, recognizer):
+    """The daemon is killed (SIGKILL) while events wait for a broker that is down; the store stays
+    consistent, and the next start delivers the waiting events first, with their event_ids."""
+    from edge.demo import free_port
+
+    store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
+    dead_port = free_port()
+    cfg = _write_config(tmp_path, store, dead_port, **{"camera.realtime": True, "recognition.decision.cooldown_s": 0})
+    proc = subprocess.Popen([*EDGEFACE, "run", "--config", str(cfg)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        end = time.time() + 60
+        waiting = []
+        while time.time() < end and len(waiting) < 2:
+            with Store(store) as st:
+                waiting = st.outbox_pending()
+            time.sleep(0.1)
+        assert len(waiting) >= 2, proc.stderr.read().decode() if proc.poll() is not None else "no events"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    with Store(store) as st:
+        assert st.integrity_ok()
+        after_kill = st.outbox_pending()
+    assert [o.event_id for o in after_kill][: len(waiting)] == [o.event_id for o in waiting]
+    listener = Listener(broker.port, "edgeface/demo/event")
+    assert listener.wait_for(lambda: listener.client.is_connected())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "no_face.png").write_bytes((REPO / "tests" / "data" / "insightface__no_face.png").read_bytes())
+    rc = subprocess.run([*EDGEFACE, "run", "--config", str(cfg), "--source", str(empty), "--mqtt-port", str(broker.port)],
+                        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert rc.returncode == 0, rc.stderr
+    assert listener.wait_for(lambda: len(listener.events()) >= len(after_kill))
+    listener.close()
+    assert list(dict.fromkeys(e["event_id"] for e in listener.events())) == [o.event_id for o in after_kill]
+    with Store(store) as st:
+        assert st.outbox_pending() == []
+
+
+def test_sigterm_publishes_offline_and_stops_promptly(tmp_path, broker, templates, recognizer):
+    store = make_store(tmp_path / "s.db", templates, [LIN], recognizer.embedder.fingerprint)
+    cfg = _write_config(tmp_path, store, broker.port, **{"camera.realtime": True})
+    listener = Listener(broker.port, "edgeface/demo/availability")
+    proc = subprocess.Popen([*EDGEFACE, "run", "--config", str(cfg)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert listener.wait_for(lambda: any(p == b"online" for _, p, _ in listener.messages), timeout=60)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0, proc.stderr.read().decode()
+    assert listener.wait_for(lambda: listener.messages[-1][1] == b"offline")
+    listener.close()
+    assert took < 10  # generous on a shared machine; the benchmark measures the real figure
+    status = json.loads(status_path(store).read_text())
+    assert status["state"] == "stopped" and 0 < status["frames"] < 275
+
+
+def test_enrolment_while_running_is_picked_up_without_restart(tmp_path, templates, recognizer):
+    """Only Alex enrolled at start; Lin is enrolled from another process's connection while the
+    daemon plays the clip in real time: Lin's second shot (from frame 82) is matched."""
+    store = make_store(tmp_path / "s.db", templates, [ALEX], recognizer.embedder.fingerprint)
+    cfg = config(tmp_path, store, **{"camera.realtime": True})
+    events: list[dict] = []
+    daemon = Daemon(cfg, on_event=events.append, drain_s=0)
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        end = time.time() + 30
+        while time.time() < end and not events:  # Lin's wide shot ends as unknown (~0.5 s in)
+            time.sleep(0.02)
+        assert events and events[0]["type"] == "unknown"
+        with Store(store) as st:
+            st.enroll(LIN, templates[LIN], recognizer.embedder.fingerprint)
+    finally:
+        thread.join(timeout=60)
+    matches = [e for e in events if e["type"] == "match" and e["person"] == LIN]
+    assert len(matches) == 1 and matches[0]["track_id"] != events[0]["track_id"]
+
+
+def test_door_relay_pulses_only_for_allowed_people(tmp_path, templates, recognizer):
+    from gpiozero.pins.mock import MockFactory
+
+    store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
+    cfg = config(tmp_path, store, **{"door.enabled": True, "door.gpio_pin": 17, "door.pulse_s": 0.2, "door.allowed": [LIN]})
+    factory = MockFactory()
+    daemon, _, events = run_collecting(cfg, drain_s=0, door_pin_factory=factory)
+    assert ("match", ALEX) in summary(events) and ("match", LIN) in summary(events)
+    assert daemon.door is not None and daemon.door.pulses == 1
+    time.sleep(0.4)
+    assert [s.state for s in factory.pin(17).states] == [False, True, False]
+
+
+def test_store_of_another_model_is_refused_at_start(tmp_path, templates):
+    store = make_store(tmp_path / "s.db", templates, [LIN], "f" * 64)
+    with pytest.raises(StoreError, match="Re-enrol"):
+        Daemon(config(tmp_path, store), drain_s=0).run()
+
+
+def test_misspelt_key_fails_the_start_with_its_path(tmp_path):
+    cfg = _write_config(tmp_path, tmp_path / "s.db", 1)
+    cfg.write_text(cfg.read_text().replace("min_face_px", "min_face_pixels"))
+    rc = subprocess.run([*EDGEFACE, "run", "--config", str(cfg)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert rc.returncode == 1
+    assert "recognition.min_face_pixels: unknown key" in rc.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_status_command_reports_the_run(tmp_path, templates, recognizer):
+    store = make_store(tmp_path / "s.db", templates, [LIN], recognizer.embedder.fingerprint)
+    run_collecting(config(tmp_path, store), drain_s=0)
+    out = subprocess.run([*EDGEFACE, "status", "--store", str(store), "--json"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    st = json.loads(out.stdout)
+    assert out.returncode == 0 and st["state"] == "stopped" and st["frames"] == 275
+    assert st["events"]["match"] == 1 and st["outbox_pending"] == st["events"]["match"] + st["events"]["unknown"]
+    assert st["latency_ms"]["detect"]["median"] > 0 and st["throughput_fps"] > 0
+    human = subprocess.run([*EDGEFACE, "status", "--store", str(store)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "demo: stopped" in human.stdout and "latency ms" in human.stdout
+    gone = subprocess.run([*EDGEFACE, "status", "--store", str(tmp_path / "other.db")], cwd=REPO, capture_output=True, text=True)
+    assert gone.returncode == 1 and "has not run" in gone.stderr
+
+
+def test_home_assistant_birth_message_republishes_discovery(tmp_path, broker, templates, recognizer):
+    import paho.mqtt.publish as publish
+
+    store = make_store(tmp_path / "s.db", templates, [LIN], recognizer.embedder.fingerprint)
+    cfg = config(tmp_path, store, broker.port, **{"camera.realtime": True})
+    daemon = Daemon(cfg, drain_s=0)
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.run, args=(stop,))
+    thread.start()
+    try:
+        listener = Listener(broker.port, "homeassistant/+/+/+/config")
+        assert listener.wait_for(lambda: len(listener.messages) >= 3, timeout=30)
+        before = len(listener.messages)
+        publish.single("homeassistant/status", "online", hostname="127.0.0.1", port=broker.port)
+        assert listener.wait_for(lambda: len(listener.messages) >= before + 3)
+        assert all(not r for _, _, r in listener.messages[before:])  # live re-sends, not the retained copies
+        listener.close()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def test_gallery_export_import_between_units(tmp_path, templates, recognizer):
+    a = make_store(tmp_path / "a.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
+    out = tmp_path / "gallery.npz"
+    rc = subprocess.run([*EDGEFACE, "persons", "--store", str(a), "export", str(out)], cwd=REPO, capture_output=True, text=True)
+    assert rc.returncode == 0 and "2 person(s), 3 template(s)" in rc.stdout
+    b = tmp_path / "b.db"
+    rc = subprocess.run([*EDGEFACE, "persons", "--store", str(b), "import", str(out)], cwd=REPO, capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+    with Store(a) as sa, Store(b) as sb:
+        ga, gb = sa.gallery(recognizer.embedder.fingerprint), sb.gallery(recognizer.embedder.fingerprint)
+    assert sorted(ga.identities) == sorted(gb.identities) and abs(ga.embeddings.sum() - gb.embeddings.sum()) < 1e-4
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"nope")
+    rc = subprocess.run([*EDGEFACE, "persons", "--store", str(b), "import", str(bad)], cwd=REPO, capture_output=True, text=True)
+    assert rc.returncode == 1 and "not an edgeface gallery file" in rc.stderr
+
+
+def test_demo_command_runs_the_bundled_default(tmp_path):
+    env = {**os.environ}
+    rc = subprocess.run([*EDGEFACE, "demo", "--workdir", str(tmp_path / "demo")], cwd=tmp_path, capture_output=True, text=True,
+                        timeout=300, env=env)
+    assert rc.returncode == 0, rc.stderr
+    assert "match   Lin-Manuel Miranda" in rc.stdout and "match   Alex Lacamoire" in rc.stdout
+    assert "events {'match': 2, 'unknown': 1}" in rc.stdout
