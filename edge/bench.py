@@ -127,3 +127,91 @@ def run(repeats: int = 50, photos: list[Path] | None = None) -> dict[str, Any]:
         res["face_recognition"] = peer
         res["speed_ratio_vs_face_recognition"] = {r["threads"]: r["photos_per_s"] / peer["photos_per_s"] for r in res["results"]}
     return res
+
+
+def _daemon_once(store: Path, port: int, threads: int, workdir: Path, *, realtime: bool = False,
+                 sigterm_after_s: float | None = None) -> dict[str, Any]:
+    """One ``edgeface run`` process on the bundled clip: its status file, peak RSS and wall times."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from edge.daemon import status_path
+    from edge.demo import DEMO_DIR
+
+    cfg = workdir / f"bench-{threads}.yaml"
+    text = (DEMO_DIR / "demo.yaml").read_text().replace("realtime: false", f"realtime: {str(realtime).lower()}")
+    cfg.write_text(text.replace("threads: 2", f"threads: {threads}"))
+    status = status_path(store)
+    status.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "edge.cli", "run", "--config", str(cfg), "--source", str(DEMO_DIR / "short_hamilton_clip.mp4"),
+           "--store", str(store), "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port)]
+    errors = workdir / "stderr.txt"
+    t0 = time.monotonic()
+    with open(errors, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    stop_s = None
+    if sigterm_after_s is not None:
+        while time.monotonic() - t0 < 60 and proc.poll() is None:
+            if status.exists() and json.loads(status.read_text()).get("frames", 0) > 0:
+                break
+            time.sleep(0.05)
+        time.sleep(sigterm_after_s)
+        t1 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+    _, code, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (KiB on Linux)
+    proc.returncode = os.waitstatus_to_exitcode(code)
+    if sigterm_after_s is not None:
+        stop_s = time.monotonic() - t1
+    if proc.returncode != 0:
+        raise RuntimeError(f"edgeface run failed ({proc.returncode}): {errors.read_text()[-2000:]}")
+    st = json.loads(status.read_text())
+    return {"status": st, "wall_s": time.monotonic() - t0, "peak_rss_mb": usage.ru_maxrss / 1024,
+            "sigterm_to_exit_s": stop_s}
+
+
+def run_daemon_bench(runs: int = 3) -> dict[str, Any]:
+    """``edgeface bench --daemon``: the daemon as a process on the bundled clip (640x360, 275
+    frames, every frame processed): sustained frames per second, time from process start to the
+    first processed frame, peak RSS, per-stage medians; and SIGTERM-to-exit time. Medians of
+    ``runs`` runs per thread count. Events go to a local mosquitto when installed."""
+    import shutil
+    import tempfile
+
+    from edge.demo import DEMO_DIR, LocalBroker, free_port, mosquitto_binary
+    from edge.store import Store
+
+    work = Path(tempfile.mkdtemp(prefix="edgeface-bench-"))
+    broker = LocalBroker(work).start() if mosquitto_binary() else None
+    try:
+        rec = Recognizer()
+        store = work / "bench.db"
+        with Store(store) as st:
+            for person in sorted(p for p in (DEMO_DIR / "gallery").iterdir() if p.is_dir()):
+                st.enroll(person.name.replace("_", " "), rec.enrollment_embeddings(sorted(person.iterdir())), rec.embedder.fingerprint)
+        port = broker.port if broker else free_port()
+        results = []
+        for threads in (1, 2):
+            once = [_daemon_once(store, port, threads, work) for _ in range(runs)]
+            sts = [o["status"] for o in once]
+            results.append({
+                "threads": threads,
+                "frames": sts[0]["frames"],
+                "sustained_fps": statistics.median(s["throughput_fps"] for s in sts),
+                "start_to_first_frame_s": statistics.median(s["start_to_first_frame_s"] for s in sts),
+                "peak_rss_mb": max(o["peak_rss_mb"] for o in once),
+                "faces_per_frame": sts[0]["faces_seen"] / max(sts[0]["frames"], 1),
+                "stage_median_ms": {k: statistics.median(s["latency_ms"][k]["median"] for s in sts) for k in sts[0]["latency_ms"]},
+                "stage_p95_ms": {k: statistics.median(s["latency_ms"][k]["p95"] for s in sts) for k in sts[0]["latency_ms"]},
+                "events": sts[0]["events"],
+            })
+        stop = [_daemon_once(store, port, 2, work, realtime=True, sigterm_after_s=1.0)["sigterm_to_exit_s"] for _ in range(runs)]
+        return {"machine": {"arch": platform.machine(), "python": platform.python_version(), "runtime": runtime_name()},
+                "clip": "firmware_configs/demo/short_hamilton_clip.mp4 (640x360, 275 frames)", "broker": bool(broker),
+                "results": results, "sigterm_to_exit_s": statistics.median(stop)}
+    finally:
+        if broker:
+            broker.stop()
+        shutil.rmtree(work, ignore_errors=True)

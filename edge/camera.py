@@ -28,11 +28,13 @@ log = logging.getLogger(__name__)
 
 
 class FrameSource(Protocol):
-    """Yields frames until the source ends or ``stop`` is set; a context manager."""
+    """Yields frames until the source ends or ``stop`` is set; a context manager. Live sources
+    also yield ``None`` when no frame came for half a second, so the consumer stays responsive
+    (status, watchdog) while a camera is away."""
 
     description: str
 
-    def frames(self, stop: threading.Event) -> Iterator[Frame]: ...
+    def frames(self, stop: threading.Event) -> Iterator[Frame | None]: ...
 
     def close(self) -> None: ...
 
@@ -155,7 +157,7 @@ class LiveSource(_Closable):
         self.dropped = 0
         self._captured = 0
 
-    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+    def frames(self, stop: threading.Event) -> Iterator[Frame | None]:
         if self._thread is None:
             self._thread = threading.Thread(target=self._capture, name="edgeface-camera", daemon=True)
             self._thread.start()
@@ -163,6 +165,7 @@ class LiveSource(_Closable):
         while not stop.is_set() and not self._stop.is_set():
             frame = self._slot.take(timeout_s=0.5)
             if frame is None:
+                yield None
                 continue
             self.dropped += max(0, frame.index - last - 1)
             last = frame.index
@@ -187,6 +190,8 @@ class LiveSource(_Closable):
                     delay = 1.0
                     self._slot.put(Frame(image, self._captured, time.monotonic()))
                     self._captured += 1
+            except Exception as e:  # a driver error mid-stream: reopen like a disconnect
+                log.warning("%s: read failed (%s)", self.description, e)
             finally:
                 release()
             if not self._stop.is_set():
@@ -195,10 +200,15 @@ class LiveSource(_Closable):
                 delay = min(delay * 2, self._reconnect_max_s)
                 self.reconnects += 1
 
+    @property
+    def healthy(self) -> bool:
+        """The capture thread runs (it keeps retrying a missing camera; the watchdog relies on this)."""
+        return self._thread is None or self._thread.is_alive()
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=0.5)
 
 
 def opencv_opener(spec: str | int, width: int, height: int, fps: float) -> Callable[[], tuple[Callable[[], Any], Callable[[], None]]]:

@@ -26,7 +26,7 @@ def _round(v: Any) -> Any:
 def _recognizer(args: argparse.Namespace) -> Any:
     from edge.api import Recognizer
 
-    return Recognizer(models_dir=args.models, threads=args.threads)
+    return Recognizer(models_dir=args.models, threads=args.threads or 2)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -138,6 +138,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.daemon:
+        return _bench_daemon(args)
     from edge.bench import run
 
     res = run(repeats=args.repeats)
@@ -157,6 +159,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
               + ", ".join(f"{v:.1f}x ({k} thread(s))" for k, v in res["speed_ratio_vs_face_recognition"].items()))
     else:
         print("face_recognition not installed: no peer comparison (pip install face_recognition_models dlib-bin; pip install --no-deps face_recognition)")
+    return 0
+
+
+def _bench_daemon(args: argparse.Namespace) -> int:
+    from edge.bench import run_daemon_bench
+
+    res = run_daemon_bench(runs=args.runs)
+    if args.out:
+        Path(args.out).write_text(json.dumps(_round(res), indent=1))
+    if args.json:
+        print(json.dumps(_round(res)))
+        return 0
+    print(f"{res['machine']}; {res['clip']}; events to {'a local mosquitto' if res['broker'] else 'the outbox (no broker)'}")
+    for r in res["results"]:
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stage_median_ms"].items())
+        print(f"{r['threads']} thread(s): {r['sustained_fps']:.1f} frames/s sustained over {r['frames']} frames; start to first frame "
+              f"{r['start_to_first_frame_s']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB; {r['faces_per_frame']:.1f} faces/frame; per-frame median ms: {stages}; events {r['events']}")
+    print(f"SIGTERM to exit (with 'offline' published): {res['sigterm_to_exit_s']:.2f} s (median of {args.runs})")
     return 0
 
 
@@ -231,7 +251,8 @@ def cmd_persons(args: argparse.Namespace) -> int:
 
 def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {"camera.source": args.source, "store.path": args.store, "mqtt.host": args.mqtt_host,
-             "mqtt.port": args.mqtt_port, "device_id": args.device_id}
+             "mqtt.port": args.mqtt_port, "device_id": args.device_id, "models.threads": args.threads,
+             "models.dir": args.models}
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in pairs.items() if v is not None}
 
 
@@ -300,7 +321,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     logging.basicConfig(stream=sys.stdout, force=True, level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    run_demo(args.workdir, broker=not args.no_broker, threads=args.threads)
+    run_demo(args.workdir, broker=not args.no_broker, threads=args.threads or 2)
     return 0
 
 
@@ -323,7 +344,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.")
     ap.add_argument("--models", help="folder of model folders (default: the bundled models/)")
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads for inference (default 2)")
+    ap.add_argument("--threads", type=int, help="CPU threads for inference (default 2; for run: the config's models.threads)")
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("verify", help="do two photos show the same person? (exit 0 same, 2 different)")
@@ -359,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("bench", help="per-stage latency on the bundled photos (and face_recognition, if installed)")
     p.add_argument("--repeats", type=int, default=50)
+    p.add_argument("--daemon", action="store_true", help="benchmark the daemon process on the bundled clip instead (fps, start, RSS)")
+    p.add_argument("--runs", type=int, default=3, help="with --daemon: runs per setting (medians reported)")
     p.add_argument("--out", type=Path, help="also write the results here (JSON)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)

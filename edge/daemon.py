@@ -173,9 +173,10 @@ class Daemon:
             next_tick = 0.0
             try:
                 for frame in self._source.frames(stop):
-                    result = self._process(pipeline, frame)
-                    if result is not None:
-                        self._act(result)
+                    if frame is not None:
+                        result = self._process(pipeline, frame)
+                        if result is not None:
+                            self._act(result)
                     now = time.monotonic()
                     if now >= next_tick:
                         next_tick = now + 1.0
@@ -184,7 +185,8 @@ class Daemon:
                             data_version = dv
                             self._reload(store, pipeline)
                         self._write_status("running")
-                        sd_notify("WATCHDOG=1")
+                        if not isinstance(self._source, LiveSource) or self._source.healthy:
+                            sd_notify("WATCHDOG=1")  # missing pings make systemd restart the unit
                 if not stop.is_set():
                     self._drain(stop)
             finally:

@@ -9,6 +9,7 @@ broker delivers it. Without a broker the events stay in the outbox and are print
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -37,14 +38,19 @@ def free_port() -> int:
 class LocalBroker:
     """A throw-away mosquitto on 127.0.0.1 (anonymous, no persistence), for the demo and tests."""
 
-    def __init__(self, workdir: Path, port: int | None = None, binary: str | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, binary: str | None = None, extra_conf: str = ""):
+        """``extra_conf``: more mosquitto.conf lines for the listener (TLS files, password_file,
+        ``allow_anonymous false``); later lines override the defaults."""
         found = binary or mosquitto_binary()
         if found is None:
             raise ConfigError("mosquitto is not installed (sudo apt-get install mosquitto)")
         self.binary: str = found
         self.port = port or free_port()
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        # Started as root, mosquitto would switch to user 'mosquitto' and lose access to our files.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        anonymous = "" if "allow_anonymous" in extra_conf else "allow_anonymous true\n"
+        self.conf.write_text(f"{user}persistence false\nlistener {self.port} 127.0.0.1\n{anonymous}{extra_conf}")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> LocalBroker:

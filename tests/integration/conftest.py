@@ -25,13 +25,17 @@ def broker(tmp_path):
 class Listener:
     """A second client recording every message under a topic filter."""
 
-    def __init__(self, port: int, topic: str):
+    def __init__(self, port: int, topic: str, *, ca_file=None, username=None, password=None):
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"listener-{port}-{time.time()}")
+        if ca_file:
+            self.client.tls_set(ca_certs=str(ca_file))
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
         self.client.on_message = self._on_message
         self.client.connect_async("127.0.0.1", port)

@@ -345,3 +345,45 @@ def test_demo_command_runs_the_bundled_default(tmp_path):
     assert rc.returncode == 0, rc.stderr
     assert "match   Lin-Manuel Miranda" in rc.stdout and "match   Alex Lacamoire" in rc.stdout
     assert "events {'match': 2, 'unknown': 1}" in rc.stdout
+
+
+def test_systemd_notify_protocol_ready_watchdog_stopping(tmp_path, templates, recognizer):
+    """The unit file uses Type=notify with a watchdog: the daemon must speak sd_notify on
+    NOTIFY_SOCKET (a real unix datagram socket here, as systemd provides)."""
+    import configparser
+    import socket
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(REPO / "firmware_configs" / "systemd" / "edgeface.service")
+    svc = unit["Service"]
+    assert svc["Type"] == "notify" and int(svc["WatchdogSec"]) > 0 and svc["Restart"] == "on-failure"
+    assert "edgeface run --config" in svc["ExecStart"] and "video" in svc["SupplementaryGroups"]
+
+    store = make_store(tmp_path / "s.db", templates, [LIN], recognizer.embedder.fingerprint)
+    cfg = _write_config(tmp_path, store, 1, **{"camera.realtime": True})
+    sock_path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(sock_path)
+        sock.settimeout(30)
+        proc = subprocess.Popen([*EDGEFACE, "run", "--config", str(cfg)], cwd=REPO, env={**os.environ, "NOTIFY_SOCKET": sock_path},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            got = []
+            while "WATCHDOG=1" not in got:
+                got.append(sock.recv(256).decode())
+            proc.send_signal(signal.SIGTERM)
+            while "STOPPING=1" not in got:
+                got.append(sock.recv(256).decode())
+        finally:
+            proc.wait(timeout=30)
+    assert got[0] == "READY=1" and proc.returncode == 0
+
+
+def test_daemon_benchmark_command_reports_its_measures(tmp_path):
+    """Not timed: checks that the benchmark runs and reports what README quotes."""
+    out = subprocess.run([*EDGEFACE, "bench", "--daemon", "--runs", "1", "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    for r in res["results"]:
+        assert r["frames"] == 275 and r["sustained_fps"] > 0 and 0 < r["start_to_first_frame_s"] < 60 and r["peak_rss_mb"] > 20
+    assert res["sigterm_to_exit_s"] > 0

@@ -95,3 +95,60 @@ def test_events_survive_a_restart_of_the_publisher(broker, tmp_path):
         finally:
             pub.stop()
     listen.close()
+
+
+def _tls_files(tmp_path):
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI)."""
+    import subprocess
+
+    def ssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=edgeface test CA", "-keyout", "ca.key", "-out", "ca.crt")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "san.ext", "-out", "server.crt")
+    return tmp_path / "ca.crt"
+
+
+def test_tls_with_ca_file_and_password_file(tmp_path):
+    """TLS verified against our CA, username + password from a file; a wrong password is refused
+    and the event waits in the outbox."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from edge.config import TLSConfig
+    from edge.demo import LocalBroker, mosquitto_binary
+
+    if mosquitto_binary() is None or shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("needs mosquitto, mosquitto_passwd and openssl")
+    ca = _tls_files(tmp_path)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "door", "s3cret"], check=True, capture_output=True)
+    broker = LocalBroker(tmp_path, extra_conf=f"cafile {ca}\ncertfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
+                                             f"allow_anonymous false\npassword_file {tmp_path / 'passwd'}\n").start()
+    secret = tmp_path / "mqtt-password"
+    try:
+        listen = Listener(broker.port, "edgeface/door/#", ca_file=ca, username="door", password="s3cret")
+        assert listen.wait_for(lambda: listen.client.is_connected())
+        for password, expect in (("wrong", False), ("s3cret", True)):
+            secret.write_text(password + "\n")
+            cfg = MQTTConfig(host="127.0.0.1", port=broker.port, tls=TLSConfig(ca_file=ca), username="door", password_file=secret)
+            with Store(tmp_path / f"{password}.db") as st:
+                pub = Publisher(cfg, "door", st)
+                pub.start()
+                try:
+                    pub.publish_event(_event(1 if expect else 0))
+                    assert listen.wait_for(lambda p=pub: p.connected, timeout=5 if not expect else 15) is expect
+                    if expect:
+                        assert listen.wait_for(lambda p=pub: p.pending() == 0)
+                    else:
+                        assert pub.pending() == 1  # refused: the event stays on disk
+                finally:
+                    pub.stop()
+        assert [e["event_id"] for e in listen.events()] == ["ev-0001"]
+        listen.close()
+    finally:
+        broker.stop()
