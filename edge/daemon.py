@@ -202,6 +202,8 @@ class Daemon:
         assert self.publisher is not None
         end = time.monotonic() + self.drain_s
         while self.publisher.pending() and time.monotonic() < end and not stop.is_set():
+            if not self.publisher.ever_connected:
+                break  # no broker reached so far: waiting would not help
             stop.wait(0.05)
         if self.publisher.pending():
             log.warning("%d event(s) not yet delivered stay in the outbox and go out on the next start", self.publisher.pending())
@@ -245,7 +247,7 @@ class Daemon:
                 if self.door is not None:
                     self.door.on_match(event["person"])
             else:
-                log.info("unknown face (best similarity %.3f, track %d)", event["similarity"], event["track_id"])
+                log.info("unknown face (best similarity %s, track %d)", event["similarity"], event["track_id"])
             if self.on_event is not None:
                 self.on_event(event)
         state = {"face_present": bool(result.faces), "present": list(result.present), "last_person": self._last_person}

@@ -30,7 +30,7 @@ class Decision:
     type: Literal["match", "unknown"]
     track_id: int
     person: str | None
-    similarity: float  # best similarity to ``person`` (match) or to anyone (unknown) in the window
+    similarity: float | None  # best similarity to ``person`` (match) or to anyone (unknown); None: empty gallery
     box: BBox
     timestamp: float  # the deciding frame's timestamp
 
@@ -39,7 +39,7 @@ class Decision:
 class _TrackState:
     window: deque[tuple[str | None, float]]
     good_frames: int = 0
-    best_any: float = -1.0
+    best_any: float | None = None
     matched: str | None = None
     unknown_sent: bool = False
 
@@ -59,14 +59,16 @@ class Decider:
         t = self._tracks.get(track_id)
         return bool(t and t.unknown_sent)
 
-    def observe(self, track_id: int, box: BBox, timestamp: float, person: str | None, similarity: float) -> Decision | None:
+    def observe(self, track_id: int, box: BBox, timestamp: float, person: str | None, similarity: float | None) -> Decision | None:
         """One good-quality frame of a track: ``person`` is the best match at or above the
-        threshold (None if below), ``similarity`` the best similarity to anyone."""
+        threshold (None if below), ``similarity`` the best similarity to anyone (None when
+        nobody is enrolled)."""
         p = self.policy
         t = self._tracks.setdefault(track_id, _TrackState(deque(maxlen=p.window_frames)))
-        t.window.append((person, similarity))
+        t.window.append((person, -1.0 if similarity is None else similarity))
         t.good_frames += 1
-        t.best_any = max(t.best_any, similarity)
+        if similarity is not None:
+            t.best_any = similarity if t.best_any is None else max(t.best_any, similarity)
         if t.matched is not None:
             if person == t.matched:
                 self._last_confirmed[person] = timestamp

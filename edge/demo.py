@@ -109,7 +109,8 @@ class _Printer:
 
 def _line(e: dict[str, Any]) -> str:
     who = e["person"] if e["type"] == "match" else "unknown face"
-    return f"{e['type']:7s} {who:20s} similarity {e['similarity']:.3f}  track {e['track_id']}  {e['timestamp']}  id {e['event_id'][:8]}"
+    sim = "-" if e["similarity"] is None else f"{e['similarity']:.3f}"
+    return f"{e['type']:7s} {who:20s} similarity {sim}  track {e['track_id']}  {e['timestamp']}  id {e['event_id'][:8]}"
 
 
 def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int = 2) -> dict[str, Any]:

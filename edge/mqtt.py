@@ -43,7 +43,7 @@ def event_payload(d: Decided, device_id: str, *, include_image: bool = False, in
         "event_id": uuid.uuid4().hex,
         "type": dec.type,
         "person": dec.person,
-        "similarity": round(float(dec.similarity), 4),
+        "similarity": None if dec.similarity is None else round(float(dec.similarity), 4),
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "device_id": device_id,
         "track_id": dec.track_id,
@@ -86,6 +86,8 @@ class Publisher:
         self._handed: set[int] = set()  # outbox seqs handed to paho in this process
         self._thread: threading.Thread | None = None
         self._last_state: str | None = None
+        self._failures = 0
+        self.ever_connected = False
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -111,6 +113,7 @@ class Publisher:
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
         c.on_message = self._on_message
+        c.on_connect_fail = self._on_connect_fail
         c.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         c.loop_start()
         self._thread = threading.Thread(target=self._flush_loop, name="edgeface-outbox", daemon=True)
@@ -154,7 +157,7 @@ class Publisher:
     def pending(self) -> int:
         """Events not yet acknowledged by the broker."""
         with self._lock:
-            return len(self.store.outbox_pending(limit=1_000_000))
+            return self.store.outbox_count()
 
     # --- Home Assistant discovery -------------------------------------------------------------------
 
@@ -189,8 +192,10 @@ class Publisher:
             log.error("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason_code)
             return
         log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
+        self._failures = 0
         client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
         self._announce(client)
+        self.ever_connected = True
         self._connected.set()
         self._notify()
 
@@ -205,6 +210,19 @@ class Publisher:
         if msg.topic == f"{self.cfg.discovery_prefix}/status" and msg.payload == b"online":
             log.info("Home Assistant came online: publishing discovery again")
             self._announce(client)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._failures += 1
+        if self._failures in (1, 10) or self._failures % 100 == 0:
+            log.warning("cannot reach the MQTT broker at %s:%s (attempt %d); events wait in the outbox (%d now) and "
+                        "go out once it is reachable; check mqtt.host/port and that the broker runs",
+                        self.cfg.host, self.cfg.port, self._failures, self._outbox_size())
+
+    def _outbox_size(self) -> int:
+        try:
+            return self.pending()
+        except Exception:  # only for the log line
+            return -1
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if self._connected.is_set() and not self._stop.is_set():

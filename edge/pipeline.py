@@ -128,7 +128,7 @@ class Pipeline:
             t_match += time.perf_counter() - t3
             best = hits[0] if hits else None
             person = best.identity if best and best.verified else None
-            similarity = best.similarity if best else -1.0
+            similarity = best.similarity if best else None
             decision = self.decider.observe(tid, det.box, frame.timestamp, person, similarity)
             faces.append(FaceResult(tid, det, quality, self.decider.matched(tid) or person, similarity))
             if decision is not None:

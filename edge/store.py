@@ -195,6 +195,9 @@ class Store:
         rows = self._db.execute("SELECT seq, event_id, topic, payload FROM outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [OutboxEntry(*r) for r in rows]
 
+    def outbox_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
     def outbox_ack(self, seq: int) -> None:
         """Remove an event once the broker acknowledged it (QoS 1 PUBACK)."""
         with self._tx() as db:
