@@ -172,7 +172,8 @@ class LiveSource(_Closable):
             yield frame
 
     def _capture(self) -> None:
-        delay = 1.0
+        first = min(1.0, self._reconnect_max_s)
+        delay = first
         while not self._stop.is_set():
             try:
                 read, release = self._open()
@@ -187,7 +188,7 @@ class LiveSource(_Closable):
                     image = read()
                     if image is None:
                         break
-                    delay = 1.0
+                    delay = first
                     self._slot.put(Frame(image, self._captured, time.monotonic()))
                     self._captured += 1
             except Exception as e:  # a driver error mid-stream: reopen like a disconnect

@@ -149,3 +149,43 @@ def test_picamera2_missing_says_what_to_install(monkeypatch):
 
     with pytest.raises(CameraError, match="python3-picamera2"):
         picamera2_opener(640, 480, 15)()
+
+
+def test_http_stream_through_opencv_with_reconnect(tmp_path):
+    """A real network camera stand-in: MJPEG frames of the clip served over HTTP on loopback.
+    When the stream ends the capture thread reopens it; while the server is gone it keeps
+    retrying with backoff and the consumer keeps getting control back (None ticks)."""
+    import functools
+    import http.server
+
+    import cv2
+
+    cap = cv2.VideoCapture(str(CLIP))
+    writer = cv2.VideoWriter(str(tmp_path / "cam.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
+    for _ in range(40):
+        ok, img = cap.read()
+        writer.write(img)
+    writer.release()
+    cap.release()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    src = open_source(f"http://127.0.0.1:{server.server_address[1]}/cam.avi", reconnect_max_s=0.3)
+    assert isinstance(src, LiveSource)
+    stop = threading.Event()
+    frames, ticks = [], 0
+    t0 = time.monotonic()
+    for f in src.frames(stop):
+        if f is None:
+            ticks += 1
+        else:
+            frames.append(f)
+        if len(frames) == 60:
+            server.shutdown()  # the camera goes away
+            server.server_close()
+        if len(frames) >= 60 and ticks >= 2 or time.monotonic() - t0 > 30:
+            break
+    src.close()
+    assert len(frames) >= 60 and frames[0].image.shape == (360, 640, 3)
+    assert src.reconnects >= 2 and ticks >= 2  # stream end + refused connections, retried
