@@ -216,16 +216,18 @@ class Recognizer:
     def analyze(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
         image = load_image(img)
         faces = self.extract_faces(image, enforce_detection=enforce_detection)
-        out = []
+        return [self.analyze_face(image, f.detection) for f in faces]
+
+    def analyze_face(self, image: Pixels, detection: Detection) -> Analysis:
+        """Age, gender and emotion of one detected face of a decoded BGR ``image``."""
         with self._lock:
             age: AgeEstimator = self._get("age")  # type: ignore[assignment]
             gender: Classifier = self._get("gender")  # type: ignore[assignment]
             emotion: Classifier = self._get("emotion")  # type: ignore[assignment]
-            for f in faces:
-                g = gender.classify(gender.crop(image, f.detection))
-                e = emotion.classify(emotion.crop(image, f.detection))
-                out.append(Analysis(age.age(age.crop(image, f.detection)), g.label, g.confidence, e.label, e.scores, f.box))
-        return out
+            g = gender.classify(gender.crop(image, detection))
+            e = emotion.classify(emotion.crop(image, detection))
+            years = age.age(age.crop(image, detection))
+        return Analysis(years, g.label, g.confidence, e.label, e.scores, detection.box.as_tuple())
 
 
 def _name(img: ImageInput) -> str:

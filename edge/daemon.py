@@ -26,7 +26,6 @@ import numpy as np
 
 from edge import __version__
 from edge.api import Recognizer
-from edge.attributes import AgeEstimator, Classifier
 from edge.camera import FrameSource, LiveSource, open_source
 from edge.config import DeviceConfig
 from edge.decide import DecisionPolicy
@@ -129,16 +128,11 @@ class Daemon:
         return Recognizer(models_dir=m.dir, detector=m.detector, embedder=m.embedder, threads=m.threads,
                           edgetpu=m.edgetpu, cpu_fallback=m.cpu_fallback, tiles=m.tiles)
 
-    def _attributes(self, rec: Recognizer) -> Callable[[Pixels, Detection], dict[str, Any]]:
-        age: AgeEstimator = rec._get("age")  # type: ignore[assignment]
-        gender: Classifier = rec._get("gender")  # type: ignore[assignment]
-        emotion: Classifier = rec._get("emotion")  # type: ignore[assignment]
-
+    @staticmethod
+    def _attributes(rec: Recognizer) -> Callable[[Pixels, Detection], dict[str, Any]]:
         def attributes(image: Pixels, det: Detection) -> dict[str, Any]:
-            g = gender.classify(gender.crop(image, det))
-            e = emotion.classify(emotion.crop(image, det))
-            return {"age": round(age.age(age.crop(image, det)), 1), "gender": g.label, "gender_confidence": round(g.confidence, 3),
-                    "emotion": e.label}
+            a = rec.analyze_face(image, det)
+            return {"age": round(a.age, 1), "gender": a.gender, "gender_confidence": round(a.gender_confidence, 3), "emotion": a.emotion}
 
         return attributes
 
