@@ -58,18 +58,44 @@ def nms(boxes: NDArray[np.float32], scores: NDArray[np.float32], iou: float, top
     return np.asarray(keep, dtype=np.int64)
 
 
-def _to_detections(boxes: NDArray, kps: NDArray, scores: NDArray, scale: float, iou: float, shape: tuple[int, ...]) -> list[Detection]:
-    if not len(scores):
-        return []
-    keep = nms(boxes, scores, iou)
+def _ious(box: NDArray, boxes: NDArray) -> NDArray:
+    iw = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]))
+    ih = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]))
+    inter = iw * ih
+    area = np.maximum(0, box[2] - box[0]) * np.maximum(0, box[3] - box[1])
+    areas = np.maximum(0, boxes[:, 2] - boxes[:, 0]) * np.maximum(0, boxes[:, 3] - boxes[:, 1])
+    return np.asarray(inter / np.maximum(area + areas - inter, 1e-9))
+
+
+def weighted_nms(boxes: NDArray, kps: NDArray, scores: NDArray, iou: float) -> tuple[NDArray, NDArray, NDArray]:
+    """MediaPipe's WEIGHTED suppression (BlazeFace's "blending" in place of NMS): every kept
+    detection is the score-weighted mean of the candidates overlapping the best remaining one
+    by more than ``iou``; its score is the best one's. Returns boxes, keypoints, scores, best first."""
+    order = np.argsort(-scores)
+    out_b, out_k, out_s = [], [], []
+    while order.size:
+        ious = _ious(boxes[order[0]], boxes[order])
+        group = order[ious > iou]
+        w = scores[group][:, None]
+        out_b.append((boxes[group] * w).sum(0) / w.sum())
+        out_k.append((kps[group] * w).sum(0) / w.sum())
+        out_s.append(scores[order[0]])
+        order = order[ious <= iou]
+    if not out_s:
+        return boxes[:0], kps[:0], scores[:0]
+    return np.stack(out_b).astype(np.float32), np.stack(out_k).astype(np.float32), np.asarray(out_s, np.float32)
+
+
+def _to_detections(boxes: NDArray, kps: NDArray, scores: NDArray, shape: tuple[int, ...]) -> list[Detection]:
+    """Suppressed candidates as :class:`Detection` values, clipped to the image."""
     h, w = shape[:2]
     out = []
-    for i in keep:
-        b = boxes[i] / scale
+    for i in range(len(scores)):
+        b = boxes[i]
         out.append(
             Detection(
                 box=BBox(float(max(0.0, b[0])), float(max(0.0, b[1])), float(min(w, b[2])), float(min(h, b[3]))),
-                landmarks=(kps[i].reshape(5, 2) / scale).astype(np.float32),
+                landmarks=kps[i].reshape(5, 2).astype(np.float32),
                 score=float(scores[i]),
             )
         )
@@ -103,6 +129,14 @@ class LetterboxDetector:
     def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
         raise NotImplementedError
 
+    def suppress(self, boxes: NDArray, kps: NDArray, scores: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+        """Overlapping candidates -> one detection each, best first: greedy NMS, or weighted
+        blending when the manifest's decoding says ``suppression: weighted``."""
+        if self.model.manifest.decoding.get("suppression") == "weighted":
+            return weighted_nms(boxes, kps, scores, self.nms_iou)
+        keep = nms(boxes, scores, self.nms_iou) if len(scores) else np.zeros(0, np.int64)
+        return boxes[keep], kps[keep], scores[keep]
+
     @staticmethod
     def model_keypoints(landmarks: NDArray) -> NDArray:
         """The points among a detection's five landmarks that the model itself outputs
@@ -130,7 +164,7 @@ class LetterboxDetector:
                     x0 = min(w - tw, round(gx * (w - tw) / (grid - 1)))
                     parts.append(self._candidates(image[y0 : y0 + th, x0 : x0 + tw], x0, y0))
         boxes, kps, scores = (np.concatenate(a) for a in zip(*parts, strict=True))
-        return _to_detections(boxes, kps, scores, 1.0, self.nms_iou, image.shape)
+        return _to_detections(*self.suppress(boxes, kps, scores), image.shape)
 
 
 class YuNet(LetterboxDetector):

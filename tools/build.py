@@ -86,8 +86,13 @@ def _manifest(src: ModelSource, info: GraphInfo, file: str, data: bytes, pre: di
     inp["colour_order"] = b["colour"]
     inp["pixels"] = "raw uint8 pixel values 0..255; the model's own normalisation is folded into the graph"
     inp["source_normalisation"] = b.get("normalise") or "none (raw pixels)"
+    dec = b.get("decoding") or {}
     host = {
-        "detector": "box/landmark decoding (sqrt(cls*obj), exp sizes), thresholding and NMS in edge/detect.py",
+        "detector": {
+            "yunet": "box/landmark decoding (sqrt(cls*obj), exp sizes), thresholding and NMS in edge/detect.py",
+            "blazeface": "undoing the bounded heads, anchor decoding of boxes and 6 keypoints, sigmoid scores, "
+                         "thresholding and weighted suppression (MediaPipe's) in edge/detect.py",
+        }.get(str(dec.get("kind")), "box decoding, thresholding and NMS in edge/detect.py"),
         "embedder": "dequantisation and L2 normalisation in edge/embed.py",
         "age": "softmax over 81 age classes and expectation in edge/attributes.py",
         "gender": "softmax in edge/attributes.py",

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.attributes import softmax
-from edge.detect import LetterboxDetector, nms
+from edge.detect import LetterboxDetector
 from edge.domain import Pixels
 from edge.embed import l2_normalise
 from edge.tensors import Model, pixels_to_input
@@ -74,20 +74,18 @@ def _judge(task: str, metrics: dict[str, float], plots: dict[str, Any] | None = 
 def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tuple[str, Pixels]]) -> Result:
     """Recall of the float model's faces by the int8 model (IoU >= 0.5), and the mean distance between
     their keypoints (the ones the model outputs, see ``model_keypoints``) / inter-ocular distance."""
-    thr, iou = det.score_threshold, det.nms_iou
+    thr = det.score_threshold
     n_float = n_found = 0
     errors: list[float] = []
     for _, canvas in canvases:
-        fb, fk, fs = det.decode(float_run(det.prepare(canvas)), thr)
-        qb, qk, qs = det.decode(det.raw(canvas), thr)
-        fkeep = nms(fb, fs, iou) if len(fs) else np.zeros(0, np.int64)
-        qkeep = nms(qb, qs, iou) if len(qs) else np.zeros(0, np.int64)
-        for i in fkeep:
+        fb, fk, fs = det.suppress(*det.decode(float_run(det.prepare(canvas)), thr))
+        qb, qk, qs = det.suppress(*det.decode(det.raw(canvas), thr))
+        for i in range(len(fs)):
             n_float += 1
-            if not len(qkeep):
+            if not len(qs):
                 continue
             b = fb[i]
-            q = qb[qkeep]
+            q = qb
             ix = np.clip(np.minimum(b[2], q[:, 2]) - np.maximum(b[0], q[:, 0]), 0, None)
             iy = np.clip(np.minimum(b[3], q[:, 3]) - np.maximum(b[1], q[:, 1]), 0, None)
             inter = ix * iy
@@ -97,7 +95,7 @@ def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tupl
             if ious[j] < 0.5:
                 continue
             n_found += 1
-            fl, ql = det.model_keypoints(fk[i]), det.model_keypoints(qk[qkeep[j]])
+            fl, ql = det.model_keypoints(fk[i]), det.model_keypoints(qk[j])
             iod = max(float(np.linalg.norm(fl[0] - fl[1])), 1.0)
             errors.append(float(np.linalg.norm(fl - ql, axis=1).mean() / iod))
     err = np.asarray(errors) if errors else np.asarray([np.inf])

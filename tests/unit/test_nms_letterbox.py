@@ -1,6 +1,6 @@
 import numpy as np
 
-from edge.detect import letterbox, nms
+from edge.detect import letterbox, nms, weighted_nms
 from edge.domain import BBox
 
 
@@ -16,6 +16,20 @@ def test_nms_threshold_matters():
     scores = np.array([0.9, 0.8], np.float32)
     assert nms(boxes, scores, 0.3).tolist() == [0]
     assert nms(boxes, scores, 0.5).tolist() == [0, 1]
+
+
+def test_weighted_suppression_blends_overlapping_candidates():
+    """MediaPipe's WEIGHTED algorithm: the overlapping group becomes its score-weighted mean,
+    scored as its best member; separate faces stay separate."""
+    boxes = np.array([[0, 0, 10, 10], [2, 0, 12, 10], [50, 50, 60, 60]], np.float32)
+    kps = np.array([[1.0, 1.0], [3.0, 1.0], [55.0, 55.0]], np.float32)
+    scores = np.array([0.6, 0.2, 0.9], np.float32)
+    b, k, s = weighted_nms(boxes, kps, scores, 0.3)
+    assert s.tolist() == [np.float32(0.9), np.float32(0.6)]
+    assert np.allclose(b[1], [0.5, 0, 10.5, 10]) and np.allclose(k[1], [1.5, 1.0])  # (0.6*0 + 0.2*2) / 0.8
+    assert np.allclose(b[0], boxes[2]) and np.allclose(k[0], kps[2])
+    e = weighted_nms(boxes[:0], kps[:0], scores[:0], 0.3)
+    assert all(len(x) == 0 for x in e)
 
 
 def test_letterbox_keeps_aspect_and_pads_bottom_right():
