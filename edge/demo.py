@@ -161,7 +161,7 @@ def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int =
         with Store(store_path) as store:
             pending = store.outbox_pending(limit=1_000_000)
         if printer is None and pending:
-            print(f"events waiting in the outbox ({store_path}):")
+            print(f"events waiting in the outbox{f' ({store_path})' if keep else ''}:")
             for entry in pending:
                 print(f"[outbox] {_line(json.loads(entry.payload))}")
         summary = {

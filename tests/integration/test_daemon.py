@@ -345,6 +345,10 @@ def test_demo_command_runs_the_bundled_default(tmp_path):
     assert rc.returncode == 0, rc.stderr
     assert "match   Lin-Manuel Miranda" in rc.stdout and "match   Alex Lacamoire" in rc.stdout
     assert "events {'match': 2, 'unknown': 1}" in rc.stdout
+    offline = subprocess.run([*EDGEFACE, "demo", "--no-broker"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert offline.returncode == 0, offline.stderr
+    assert "no MQTT broker" in offline.stdout and "[outbox] match   Lin-Manuel Miranda" in offline.stdout
+    assert "waiting in outbox 3" in offline.stdout
 
 
 def test_systemd_notify_protocol_ready_watchdog_stopping(tmp_path, templates, recognizer):
