@@ -219,7 +219,10 @@ def test_sigterm_publishes_offline_and_stops_promptly(tmp_path, broker, template
     proc = subprocess.Popen([*EDGEFACE, "run", "--config", str(cfg)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert listener.wait_for(lambda: any(p == b"online" for _, p, _ in listener.messages), timeout=60)
-        time.sleep(0.5)
+        time.sleep(1.5)  # the status file is written once a second
+        live = subprocess.run([*EDGEFACE, "status", "--config", str(cfg), "--json"], cwd=REPO, capture_output=True, text=True, timeout=60)
+        st = json.loads(live.stdout)
+        assert live.returncode == 0 and st["state"] == "running" and st["frames"] > 0 and st["mqtt_connected"] is True
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=20)
