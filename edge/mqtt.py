@@ -14,6 +14,7 @@ Home Assistant's birth message (``<discovery_prefix>/status`` = ``online``, subs
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import json
 import logging
@@ -29,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import MQTTConfig
+from edge.errors import StoreError
 from edge.pipeline import Decided
 from edge.store import Store
 
@@ -88,6 +90,8 @@ class Publisher:
         self._last_state: str | None = None
         self._failures = 0
         self.ever_connected = False
+        self._store_failures = 0
+        self._memory: collections.deque[str] = collections.deque(maxlen=1000)  # payloads the store could not take
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -140,9 +144,23 @@ class Publisher:
     # --- what the daemon calls ----------------------------------------------------------------------
 
     def publish_event(self, event: dict[str, Any]) -> None:
-        """Make an event durable (outbox), then let the flusher deliver it."""
-        with self._lock:
-            dropped = self.store.outbox_put(str(event["event_id"]), self.event_topic, json.dumps(event, separators=(",", ":")), self.max_events)
+        """Make an event durable (outbox), then let the flusher deliver it. If the store cannot
+        be written (disk full, read-only), the event waits in memory instead (bounded) and is
+        still delivered while the process lives; the failure is logged."""
+        payload = json.dumps(event, separators=(",", ":"))
+        try:
+            with self._lock:
+                dropped = self.store.outbox_put(str(event["event_id"]), self.event_topic, payload, self.max_events)
+        except StoreError as e:
+            self._store_failures += 1
+            if self._store_failures in (1, 10) or self._store_failures % 100 == 0:
+                log.error("event %s not made durable (%s); it waits in memory (%d there) and is published when possible",
+                          event["event_id"], e, len(self._memory) + 1)
+            if len(self._memory) == self._memory.maxlen:
+                log.warning("in-memory event queue full: dropped the oldest event")
+            self._memory.append(payload)
+            self._notify()
+            return
         if dropped:
             log.warning("event outbox full (%d events): dropped the %d oldest undelivered event(s)", self.max_events, dropped)
         self._notify()
@@ -157,7 +175,7 @@ class Publisher:
     def pending(self) -> int:
         """Events not yet acknowledged by the broker."""
         with self._lock:
-            return self.store.outbox_count()
+            return self.store.outbox_count() + len(self._memory)
 
     # --- Home Assistant discovery -------------------------------------------------------------------
 
@@ -271,6 +289,8 @@ class Publisher:
                     info = self._client.publish(entry.topic, entry.payload, qos=1)
                     self._handed.add(entry.seq)
                     self._by_mid[info.mid] = entry.seq
+                while self._memory and self._connected.is_set():  # events the store could not take
+                    self._client.publish(self.event_topic, self._memory.popleft(), qos=1)
                 self._apply_acks()
             except Exception:  # keep delivering; the store error is logged, events stay on disk
                 log.exception("outbox flush failed; retrying")

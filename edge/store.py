@@ -97,10 +97,13 @@ class Store:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite already rolled back after e.g. SQLITE_FULL
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
         except sqlite3.OperationalError as e:
+            if self._db.in_transaction:  # e.g. COMMIT itself failed: leave the connection usable
+                self._db.execute("ROLLBACK")
             hint = "free disk space" if "full" in str(e) else "check the file's permissions and that no other process holds it"
             raise StoreError(f"{self.path}: write failed ({e}); nothing was changed. {hint}") from e
 

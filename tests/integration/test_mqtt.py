@@ -152,3 +152,27 @@ def test_tls_with_ca_file_and_password_file(tmp_path):
         listen.close()
     finally:
         broker.stop()
+
+
+def test_disk_full_events_still_go_out_and_the_failure_is_logged(broker, tmp_path, caplog):
+    """Disk full, simulated with SQLite's own limit (PRAGMA max_page_count: writes then fail with
+    SQLITE_FULL, 'database or disk is full'): events cannot be made durable, so they wait in
+    memory and are still delivered; the error says what happened and what to do."""
+    listen = Listener(broker.port, "edgeface/door/event")
+    with Store(tmp_path / "s.db") as st:
+        pages = st._db.execute("PRAGMA page_count").fetchone()[0]
+        st._db.execute(f"PRAGMA max_page_count = {pages}")  # fault injection: no room to grow
+        pub = Publisher(_cfg(broker.port), "door", st)
+        pub.start()
+        try:
+            assert listen.wait_for(lambda: pub.connected)
+            big = {**_event(0), "pad": "x" * 20000}
+            for i in range(5):
+                pub.publish_event({**big, "event_id": f"ev-{i:04d}"})
+            assert listen.wait_for(lambda: len(listen.events()) == 5)
+            assert [e["event_id"] for e in listen.events()] == [f"ev-{i:04d}" for i in range(5)]
+            assert st.outbox_count() == 0 and pub.pending() == 0
+        finally:
+            pub.stop()
+    listen.close()
+    assert "not made durable" in caplog.text and "free disk space" in caplog.text
