@@ -38,9 +38,10 @@ def free_port() -> int:
 class LocalBroker:
     """A throw-away mosquitto on 127.0.0.1 (anonymous, no persistence), for the demo and tests."""
 
-    def __init__(self, workdir: Path, port: int | None = None, binary: str | None = None, extra_conf: str = ""):
+    def __init__(self, workdir: Path, port: int | None = None, binary: str | None = None, extra_conf: str = "", persistent: bool = False):
         """``extra_conf``: more mosquitto.conf lines for the listener (TLS files, password_file,
-        ``allow_anonymous false``); later lines override the defaults."""
+        ``allow_anonymous false``). ``persistent``: keep sessions and queued QoS 1 messages across
+        a restart of the broker (in ``workdir``)."""
         found = binary or mosquitto_binary()
         if found is None:
             raise ConfigError("mosquitto is not installed (sudo apt-get install mosquitto)")
@@ -50,7 +51,8 @@ class LocalBroker:
         # Started as root, mosquitto would switch to user 'mosquitto' and lose access to our files.
         user = "user root\n" if os.geteuid() == 0 else ""
         anonymous = "" if "allow_anonymous" in extra_conf else "allow_anonymous true\n"
-        self.conf.write_text(f"{user}persistence false\nlistener {self.port} 127.0.0.1\n{anonymous}{extra_conf}")
+        store = f"persistence true\npersistence_location {workdir}/\n" if persistent else "persistence false\n"
+        self.conf.write_text(f"{user}{store}listener {self.port} 127.0.0.1\n{anonymous}{extra_conf}")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> LocalBroker:

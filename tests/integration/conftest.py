@@ -15,9 +15,11 @@ MOSQUITTO = mosquitto_binary()
 
 @pytest.fixture
 def broker(tmp_path):
+    """A broker that keeps persistent sessions across its own restarts, so a listener with
+    ``persistent=True`` misses nothing while the broker is stopped and started by a test."""
     if MOSQUITTO is None:
         pytest.skip("mosquitto not installed (apt-get install mosquitto; .ci/run does)")
-    b = LocalBroker(tmp_path).start()
+    b = LocalBroker(tmp_path, persistent=True).start()
     yield b
     b.stop()
 
@@ -25,13 +27,15 @@ def broker(tmp_path):
 class Listener:
     """A second client recording every message under a topic filter."""
 
-    def __init__(self, port: int, topic: str, *, ca_file=None, username=None, password=None):
+    def __init__(self, port: int, topic: str, *, ca_file=None, username=None, password=None, persistent=False):
+        """``persistent``: a session the broker keeps (clean_session off), so QoS 1 messages
+        published while this client is reconnecting are queued for it, not lost to the test."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"listener-{port}-{time.time()}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"listener-{port}-{time.time()}", clean_session=not persistent)
         if ca_file:
             self.client.tls_set(ca_certs=str(ca_file))
         if username:

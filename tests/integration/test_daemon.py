@@ -131,7 +131,7 @@ def test_broker_outage_mid_run_loses_nothing_and_keeps_order(tmp_path, broker, t
     order, each once (by event_id)."""
     store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
     cfg = config(tmp_path, store, broker.port, **{"camera.realtime": True, "recognition.decision.cooldown_s": 0})
-    listener = Listener(broker.port, "edgeface/demo/event")
+    listener = Listener(broker.port, "edgeface/demo/event", persistent=True)
     assert listener.wait_for(lambda: listener.client.is_connected())
     produced: list[dict] = []
     daemon = Daemon(cfg, on_event=produced.append, drain_s=15)

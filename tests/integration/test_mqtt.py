@@ -46,7 +46,7 @@ def test_availability_discovery_and_ordered_events(broker, tmp_path):
 
 
 def test_broker_outage_loses_nothing_and_keeps_order(broker, tmp_path):
-    listen = Listener(broker.port, "edgeface/door/event")
+    listen = Listener(broker.port, "edgeface/door/event", persistent=True)
     with Store(tmp_path / "s.db") as st:
         pub = Publisher(_cfg(broker.port), "door", st)
         pub.start()
