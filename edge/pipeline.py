@@ -35,6 +35,7 @@ class FaceResult:
     quality: Quality
     person: str | None  # the track's matched person, else this frame's best match at/above threshold
     similarity: float | None  # this frame's best similarity; None when the face was not embedded
+    confirmed: bool = False  # ``person`` is the track's decided match (K of N), not one frame's guess
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ class FrameResult:
 
     @property
     def present(self) -> tuple[str, ...]:
-        """Recognised people in this frame (by their tracks' matches)."""
-        return tuple(sorted({f.person for f in self.faces if f.person is not None}))
+        """Recognised people in this frame: tracks with a decided match only."""
+        return tuple(sorted({f.person for f in self.faces if f.confirmed and f.person is not None}))
 
 
 class Pipeline:
@@ -114,7 +115,7 @@ class Pipeline:
             t_align += time.perf_counter() - t1
             matched = self.decider.matched(tid)
             if not quality.ok or matched is not None:
-                faces.append(FaceResult(tid, det, quality, matched, None))
+                faces.append(FaceResult(tid, det, quality, matched, None, matched is not None))
                 continue
             good = self._good[tid] = self._good.get(tid, 0) + 1
             if self.decider.unknown_sent(tid) and good % self.recheck_every:
@@ -130,7 +131,8 @@ class Pipeline:
             person = best.identity if best and best.verified else None
             similarity = best.similarity if best else None
             decision = self.decider.observe(tid, det.box, frame.timestamp, person, similarity)
-            faces.append(FaceResult(tid, det, quality, self.decider.matched(tid) or person, similarity))
+            confirmed = self.decider.matched(tid)
+            faces.append(FaceResult(tid, det, quality, confirmed or person, similarity, confirmed is not None))
             if decision is not None:
                 attrs = self.attributes(frame.image, det) if self.attributes else None
                 decided.append(Decided(decision, crop, emb, attrs))
