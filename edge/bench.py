@@ -138,12 +138,15 @@ def _daemon_once(store: Path, port: int, threads: int, workdir: Path, *, realtim
     import subprocess
     import sys
 
+    import yaml
+
+    from edge.config import apply_overrides
     from edge.daemon import status_path
     from edge.demo import DEMO_DIR
 
     cfg = workdir / f"bench-{threads}.yaml"
-    text = (DEMO_DIR / "demo.yaml").read_text().replace("realtime: false", f"realtime: {str(realtime).lower()}")
-    cfg.write_text(text.replace("threads: 2", f"threads: {threads}"))
+    data = apply_overrides(yaml.safe_load((DEMO_DIR / "demo.yaml").read_text()), {"camera.realtime": realtime, "models.threads": threads})
+    cfg.write_text(yaml.safe_dump(data))
     status = status_path(store)
     status.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "edge.cli", "run", "--config", str(cfg), "--source", str(DEMO_DIR / "short_hamilton_clip.mp4"),
@@ -180,17 +183,13 @@ def run_daemon_bench(runs: int = 3) -> dict[str, Any]:
     import shutil
     import tempfile
 
-    from edge.demo import DEMO_DIR, LocalBroker, free_port, mosquitto_binary
-    from edge.store import Store
+    from edge.demo import LocalBroker, enroll_demo_gallery, free_port, mosquitto_binary
 
     work = Path(tempfile.mkdtemp(prefix="edgeface-bench-"))
     broker = LocalBroker(work).start() if mosquitto_binary() else None
     try:
-        rec = Recognizer()
         store = work / "bench.db"
-        with Store(store) as st:
-            for person in sorted(p for p in (DEMO_DIR / "gallery").iterdir() if p.is_dir()):
-                st.enroll(person.name.replace("_", " "), rec.enrollment_embeddings(sorted(person.iterdir())), rec.embedder.fingerprint)
+        enroll_demo_gallery(store, Recognizer())
         port = broker.port if broker else free_port()
         results = []
         for threads in (1, 2):

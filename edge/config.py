@@ -191,10 +191,15 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> De
         raise ConfigError(f"{p}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of settings at the top level, found {type(data).__name__}")
-    for dotted, value in (overrides or {}).items():
+    return parse_config(apply_overrides(data, overrides or {}), str(p))
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted key paths (``mqtt.port``) in raw config ``data`` (in place; returned)."""
+    for dotted, value in overrides.items():
         node = data
         *parents, leaf = dotted.split(".")
         for k in parents:
             node = node.setdefault(k, {})
         node[leaf] = value
-    return parse_config(data, str(p))
+    return data

@@ -115,6 +115,21 @@ def _line(e: dict[str, Any]) -> str:
     return f"{e['type']:7s} {who:20s} similarity {sim}  track {e['track_id']}  {e['timestamp']}  id {e['event_id'][:8]}"
 
 
+def enroll_demo_gallery(store_path: Path, rec: Any) -> list[tuple[str, int]]:
+    """Enrol the bundled photos (one folder per person, ``_`` for spaces) into the store at
+    ``store_path`` with ``rec`` (a :class:`edge.api.Recognizer`); returns (name, photos) pairs."""
+    from edge.store import Store
+
+    done = []
+    with Store(store_path) as store:
+        for person in sorted(p for p in (DEMO_DIR / "gallery").iterdir() if p.is_dir()):
+            photos = sorted(person.iterdir())
+            name = person.name.replace("_", " ")
+            store.enroll(name, rec.enrollment_embeddings(photos), rec.embedder.fingerprint, [p.name for p in photos])
+            done.append((name, len(photos)))
+    return done
+
+
 def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int = 2) -> dict[str, Any]:
     """Run the demo; returns a summary (also printed)."""
     from edge.api import Recognizer
@@ -130,13 +145,8 @@ def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int =
     local: LocalBroker | None = None
     printer: _Printer | None = None
     try:
-        rec = Recognizer(threads=threads)
-        with Store(store_path) as store:
-            for person in sorted(p for p in (DEMO_DIR / "gallery").iterdir() if p.is_dir()):
-                photos = sorted(person.iterdir())
-                name = person.name.replace("_", " ")
-                store.enroll(name, rec.enrollment_embeddings(photos), rec.embedder.fingerprint, [p.name for p in photos])
-                print(f"enrolled {name} from {len(photos)} photo(s)")
+        for name, n in enroll_demo_gallery(store_path, Recognizer(threads=threads)):
+            print(f"enrolled {name} from {n} photo(s)")
         if broker and mosquitto_binary():
             local = LocalBroker(work).start()
             port = local.port

@@ -40,31 +40,26 @@ def letterbox(image: Pixels, height: int, width: int, pad: int = 0) -> tuple[Pix
     return canvas, scale
 
 
-def nms(boxes: NDArray[np.float32], scores: NDArray[np.float32], iou: float, top_k: int = 750) -> NDArray[np.int64]:
-    """Greedy non-maximum suppression; ``boxes`` is Nx4 (x1, y1, x2, y2). Returns kept indices, best first."""
-    order = np.argsort(-scores)[:top_k]
-    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    areas = np.maximum(0, x2 - x1) * np.maximum(0, y2 - y1)
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        iw = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
-        ih = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
-        inter = iw * ih
-        ious = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
-        order = rest[ious <= iou]
-    return np.asarray(keep, dtype=np.int64)
-
-
-def _ious(box: NDArray, boxes: NDArray) -> NDArray:
+def box_ious(box: NDArray, boxes: NDArray) -> NDArray:
+    """IoU of one box (x1, y1, x2, y2) with each row of ``boxes`` (Nx4)."""
     iw = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]))
     ih = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]))
     inter = iw * ih
     area = np.maximum(0, box[2] - box[0]) * np.maximum(0, box[3] - box[1])
     areas = np.maximum(0, boxes[:, 2] - boxes[:, 0]) * np.maximum(0, boxes[:, 3] - boxes[:, 1])
     return np.asarray(inter / np.maximum(area + areas - inter, 1e-9))
+
+
+def nms(boxes: NDArray[np.float32], scores: NDArray[np.float32], iou: float, top_k: int = 750) -> NDArray[np.int64]:
+    """Greedy non-maximum suppression; ``boxes`` is Nx4 (x1, y1, x2, y2). Returns kept indices, best first."""
+    order = np.argsort(-scores)[:top_k]
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        order = rest[box_ious(boxes[i], boxes[rest]) <= iou]
+    return np.asarray(keep, dtype=np.int64)
 
 
 def weighted_nms(boxes: NDArray, kps: NDArray, scores: NDArray, iou: float) -> tuple[NDArray, NDArray, NDArray]:
@@ -74,7 +69,7 @@ def weighted_nms(boxes: NDArray, kps: NDArray, scores: NDArray, iou: float) -> t
     order = np.argsort(-scores)
     out_b, out_k, out_s = [], [], []
     while order.size:
-        ious = _ious(boxes[order[0]], boxes[order])
+        ious = box_ious(boxes[order[0]], boxes[order])
         group = order[ious > iou]
         w = scores[group][:, None]
         out_b.append((boxes[group] * w).sum(0) / w.sum())

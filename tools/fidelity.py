@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.attributes import softmax
-from edge.detect import LetterboxDetector
+from edge.detect import LetterboxDetector, box_ious
 from edge.domain import Pixels
 from edge.embed import l2_normalise
 from edge.tensors import Model, pixels_to_input
@@ -84,13 +84,7 @@ def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tupl
             n_float += 1
             if not len(qs):
                 continue
-            b = fb[i]
-            q = qb
-            ix = np.clip(np.minimum(b[2], q[:, 2]) - np.maximum(b[0], q[:, 0]), 0, None)
-            iy = np.clip(np.minimum(b[3], q[:, 3]) - np.maximum(b[1], q[:, 1]), 0, None)
-            inter = ix * iy
-            union = (b[2] - b[0]) * (b[3] - b[1]) + (q[:, 2] - q[:, 0]) * (q[:, 3] - q[:, 1]) - inter
-            ious = inter / np.maximum(union, 1e-9)
+            ious = box_ious(fb[i], qb)
             j = int(np.argmax(ious))
             if ious[j] < 0.5:
                 continue

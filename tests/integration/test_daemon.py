@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.config import load_config
+from edge.config import apply_overrides, load_config
 from edge.daemon import Daemon, status_path
 from edge.errors import StoreError
 from edge.store import Store
@@ -158,16 +158,8 @@ def test_broker_outage_mid_run_loses_nothing_and_keeps_order(tmp_path, broker, t
 
 
 def _write_config(tmp_path, store, port, **changes) -> Path:
-    data = yaml.safe_load((DEMO / "demo.yaml").read_text())
-    data["camera"]["source"] = str(CLIP)
-    data["store"]["path"] = str(store)
-    data["mqtt"].update(host="127.0.0.1", port=port)
-    for dotted, v in changes.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for k in parents:
-            node = node[k]
-        node[leaf] = v
+    data = apply_overrides(yaml.safe_load((DEMO / "demo.yaml").read_text()),
+                           {"camera.source": str(CLIP), "store.path": str(store), "mqtt.host": "127.0.0.1", "mqtt.port": port, **changes})
     path = tmp_path / "device.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
