@@ -26,7 +26,7 @@ def _round(v: Any) -> Any:
 def _recognizer(args: argparse.Namespace) -> Any:
     from edge.api import Recognizer
 
-    return Recognizer(models_dir=args.models, threads=args.threads or 2)
+    return Recognizer(models_dir=args.models, threads=args.threads or 2, detector=args.detector or "yunet")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -252,7 +252,7 @@ def cmd_persons(args: argparse.Namespace) -> int:
 def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {"camera.source": args.source, "store.path": args.store, "mqtt.host": args.mqtt_host,
              "mqtt.port": args.mqtt_port, "device_id": args.device_id, "models.threads": args.threads,
-             "models.dir": args.models}
+             "models.dir": args.models, "models.detector": args.detector}
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in pairs.items() if v is not None}
 
 
@@ -345,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.")
     ap.add_argument("--models", help="folder of model folders (default: the bundled models/)")
     ap.add_argument("--threads", type=int, help="CPU threads for inference (default 2; for run: the config's models.threads)")
+    ap.add_argument("--detector", choices=["yunet", "blazeface"],
+                    help="face detector (default yunet; for run: the config's models.detector). BlazeFace: MediaPipe's "
+                         "short-range model, for faces close to the camera")
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("verify", help="do two photos show the same person? (exit 0 same, 2 different)")

@@ -97,6 +97,25 @@ def _to_detections(boxes: NDArray, kps: NDArray, scores: NDArray, shape: tuple[i
     return out
 
 
+def _whole_in_tile(boxes: NDArray, kps: NDArray, scores: NDArray, tile: tuple[int, int, int, int], image_wh: tuple[int, int]) -> tuple[NDArray, NDArray, NDArray]:
+    """Drop a tile's candidates that touch one of its inner edges (2% margin): a face cut by the
+    tile gets a truncated box and wrong landmarks, yet can outscore the whole face seen in the
+    full view or the overlapping tile. Edges on the image border do not cut anything."""
+    x0, y0, tw, th = tile
+    w, h = image_wh
+    mx, my = 0.02 * tw, 0.02 * th
+    ok = np.ones(len(scores), bool)
+    if x0 > 0:
+        ok &= boxes[:, 0] > x0 + mx
+    if x0 + tw < w:
+        ok &= boxes[:, 2] < x0 + tw - mx
+    if y0 > 0:
+        ok &= boxes[:, 1] > y0 + my
+    if y0 + th < h:
+        ok &= boxes[:, 3] < y0 + th - my
+    return boxes[ok], kps[ok], scores[ok]
+
+
 class LetterboxDetector:
     """Shared shape of the detectors: letterbox the frame onto the model's canvas, run the
     int8 model, decode candidates on the host (``decode``, per backend), NMS, map back."""
@@ -157,7 +176,7 @@ class LetterboxDetector:
                 for gx in range(grid):
                     y0 = min(h - th, round(gy * (h - th) / (grid - 1)))
                     x0 = min(w - tw, round(gx * (w - tw) / (grid - 1)))
-                    parts.append(self._candidates(image[y0 : y0 + th, x0 : x0 + tw], x0, y0))
+                    parts.append(_whole_in_tile(*self._candidates(image[y0 : y0 + th, x0 : x0 + tw], x0, y0), (x0, y0, tw, th), (w, h)))
         boxes, kps, scores = (np.concatenate(a) for a in zip(*parts, strict=True))
         return _to_detections(*self.suppress(boxes, kps, scores), image.shape)
 
@@ -242,11 +261,13 @@ class BlazeFace(LetterboxDetector):
         self.anchors = ssd_anchors(self.width, [int(v) for v in m.decoding["strides"]], [int(v) for v in m.decoding["anchors_per_cell"]])
         self.ranges = {n: head_ranges(v) for n, v in (m.decoding.get("head_ranges") or {}).items()}
 
-    def _unbound(self, name: str, v: NDArray[np.float32]) -> NDArray[np.float32]:
+    def _unbound(self, name: str, v: NDArray[np.float32], fields: int) -> NDArray[np.float32]:
+        """One output as [anchors, fields]: the bounded heads' affine map undone, and the mean
+        taken over the model's int8 replicas (``decoding.replicas``; outputs stacked on axis 1)."""
+        flat = v.reshape(-1, self.anchors.shape[0], fields).mean(axis=0)
         if name not in self.ranges:
-            return v
+            return flat.astype(np.float32)
         lo, hi = self.ranges[name]
-        flat = v.reshape(-1, lo.size)
         return (flat * ((hi - lo) / 6.0) + lo).astype(np.float32)
 
     @staticmethod
@@ -256,10 +277,10 @@ class BlazeFace(LetterboxDetector):
         return np.vstack([lm[:3], lm[3:].mean(axis=0, keepdims=True)])
 
     def decode(self, out: dict[str, NDArray[np.float32]], threshold: float) -> tuple[NDArray, NDArray, NDArray]:
-        logits = self._unbound("classificators", out["classificators"]).reshape(-1)
+        logits = self._unbound("classificators", out["classificators"], 1).reshape(-1)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100, 100)))
         idx = np.nonzero(scores >= threshold)[0]
-        reg = self._unbound("regressors", out["regressors"]).reshape(-1, 16)[idx] / self.scale
+        reg = self._unbound("regressors", out["regressors"], 16)[idx] / self.scale
         a = self.anchors[idx]
         cx, cy = reg[:, 0] + a[:, 0], reg[:, 1] + a[:, 1]
         bw, bh = reg[:, 2], reg[:, 3]

@@ -55,7 +55,7 @@ TEMPLATES: dict[str, tuple[np.ndarray, list[int]]] = {
     "dlib_eyes": (np.array([[0.2273300617, 0.2213958465], [0.7528139680, 0.2212327963]], np.float32), [0, 1]),
 }
 DETECTOR = "yunet"  # finds the faces that calibrate every crop model
-INT8_ONLY = ("prelu_as_depthwise",)  # build options that change the graph only for int8 speed
+INT8_ONLY = ("prelu_as_depthwise", "replicas")  # build options that change the graph only for the int8 model
 
 
 def _versions() -> dict[str, str]:
@@ -90,7 +90,8 @@ def _manifest(src: ModelSource, info: GraphInfo, file: str, data: bytes, pre: di
     host = {
         "detector": {
             "yunet": "box/landmark decoding (sqrt(cls*obj), exp sizes), thresholding and NMS in edge/detect.py",
-            "blazeface": "undoing the bounded heads, anchor decoding of boxes and 6 keypoints, sigmoid scores, "
+            "blazeface": "the mean of the int8 replicas' outputs (stacked on axis 1), undoing the bounded heads, "
+                         "anchor decoding of boxes and 6 keypoints, sigmoid scores, "
                          "thresholding and weighted suppression (MediaPipe's) in edge/detect.py",
         }.get(str(dec.get("kind")), "box decoding, thresholding and NMS in edge/detect.py"),
         "embedder": "dequantisation and L2 normalisation in edge/embed.py",

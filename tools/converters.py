@@ -28,6 +28,7 @@ import numpy as np
 from edge.detect import head_ranges
 from edge.errors import ConversionError
 from tools.onnx_prep import prepare_onnx, unpack_block_quantised
+from tools.replicas import check_replicas, reparametrise, shared_tensors
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,56 @@ def _equalize_separable(model: Any) -> int:
     return n
 
 
+def _execute(
+    x: Any,
+    steps: list[tuple[str, Any, list[int], int]],
+    consts: dict[int, np.ndarray],
+    in_idx: int,
+    outputs: dict[str, int],
+    given: dict[int, Any] | None = None,
+) -> tuple[dict[str, Any], dict[int, Any]]:
+    """Run a TFLite op list (see :func:`tflite_float`) as TensorFlow ops on input ``x``; tensors
+    in ``given`` are taken as they are, not recomputed. Returns the outputs and every tensor."""
+    import tensorflow as tf
+
+    act = {0: lambda v: v, 1: tf.nn.relu, 3: tf.nn.relu6}
+    pad = {0: "SAME", 1: "VALID"}
+    env: dict[int, Any] = {in_idx: x, **(given or {})}
+
+    def val(i: int) -> Any:
+        return env[i] if i in env else tf.constant(consts[i])
+
+    for name, o, ins, out in steps:
+        if out in env:
+            continue
+        if name == "CONV_2D":
+            k = tf.constant(consts[ins[1]].transpose(1, 2, 3, 0))  # OHWI -> HWIO
+            y = tf.nn.conv2d(val(ins[0]), k, [1, o.strideH, o.strideW, 1], pad[o.padding]) + consts[ins[2]]
+            env[out] = act[o.fusedActivationFunction](y)
+        elif name == "DEPTHWISE_CONV_2D":
+            kc = consts[ins[1]]  # [1, H, W, C*M]
+            ch = int(val(ins[0]).shape[-1])
+            k = tf.constant(kc.reshape(kc.shape[1], kc.shape[2], ch, kc.shape[3] // ch))
+            y = tf.nn.depthwise_conv2d(val(ins[0]), k, [1, o.strideH, o.strideW, 1], pad[o.padding]) + consts[ins[2]]
+            env[out] = act[o.fusedActivationFunction](y)
+        elif name == "ADD":
+            env[out] = act[o.fusedActivationFunction](val(ins[0]) + val(ins[1]))
+        elif name == "RELU":
+            env[out] = tf.nn.relu(val(ins[0]))
+        elif name == "PAD":
+            env[out] = tf.pad(val(ins[0]), consts[ins[1]])
+        elif name == "MAX_POOL_2D":
+            env[out] = act[o.fusedActivationFunction](
+                tf.nn.max_pool2d(val(ins[0]), [o.filterHeight, o.filterWidth], [o.strideH, o.strideW], pad[o.padding])
+            )
+        elif name == "RESHAPE":
+            shape = consts[ins[1]] if len(ins) > 1 and ins[1] in consts else np.asarray(o.newShape)
+            env[out] = tf.reshape(val(ins[0]), [int(v) for v in shape])
+        elif name == "CONCATENATION":
+            env[out] = act[o.fusedActivationFunction](tf.concat([val(i) for i in ins], axis=o.axis))
+    return {n: env[i] for n, i in outputs.items()}, env
+
+
 _TFL_DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 9: np.int8}
 
 
@@ -254,8 +305,6 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
         data = model.buffers[t.buffer].data
         if data is not None and len(data):
             consts[i] = np.frombuffer(bytes(bytearray(data)), _TFL_DTYPES[t.type]).reshape(list(t.shape))
-    act = {0: lambda v: v, 1: tf.nn.relu, 3: tf.nn.relu6}
-    pad = {0: "SAME", 1: "VALID"}
     steps: list[tuple[str, Any, list[int], int]] = []
     for op in g.operators:
         code = model.operatorCodes[op.opcodeIndex]
@@ -278,39 +327,39 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
     if ranges:
         notes["heads_bounded"] = _bound_heads(steps, consts, dict(zip(out_names, g.outputs, strict=True)), ranges)
 
+    outputs = dict(zip(out_names, (int(i) for i in g.outputs), strict=True))
+    replicas = [consts]
+    shared: list[set[int]] = []  # per replica after the first: tensors it takes from the first
+    rep = build.get("replicas") or {}
+    if int(rep.get("count", 1)) > 1:
+        shapes = {i: tuple(int(v) for v in t.shape) for i, t in enumerate(g.tensors) if t.shape is not None and len(t.shape)}
+        rng = np.random.default_rng(int(rep.get("seed", 0)))
+        replicas += [
+            reparametrise(steps, consts, shapes, in_idx, list(outputs.values()), rng, float(rep.get("spread", 0.15)), bool(rep.get("share_first_stage")))
+            for _ in range(int(rep["count"]) - 1)
+        ]
+        shared = [shared_tensors(steps, consts, r, in_idx) for r in replicas[1:]]
+
+        def run_one(cs: dict[int, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
+            xs = _normalise(tf.constant(x.reshape(1, h, w, c).astype(np.float32)), norm)
+            return {k: v.numpy() for k, v in _execute(xs, steps, cs, in_idx, outputs)[0].items()}
+
+        diff = check_replicas(run_one, replicas, sample[:: max(1, len(sample) // 4)][:4])
+        notes["replicas"] = {
+            "count": len(replicas),
+            "spread": float(rep.get("spread", 0.15)),
+            "shared_tensors": len(shared[0]),
+            "float_max_rel_diff": float(f"{diff:.3g}"),
+        }
+
     def run(x: Any) -> dict[str, Any]:
-        env: dict[int, Any] = {in_idx: _normalise(x, norm)}
-
-        def val(i: int) -> Any:
-            return env[i] if i in env else tf.constant(consts[i])
-
-        for name, o, ins, out in steps:
-            if name == "CONV_2D":
-                k = tf.constant(consts[ins[1]].transpose(1, 2, 3, 0))  # OHWI -> HWIO
-                y = tf.nn.conv2d(val(ins[0]), k, [1, o.strideH, o.strideW, 1], pad[o.padding]) + consts[ins[2]]
-                env[out] = act[o.fusedActivationFunction](y)
-            elif name == "DEPTHWISE_CONV_2D":
-                kc = consts[ins[1]]  # [1, H, W, C*M]
-                ch = int(val(ins[0]).shape[-1])
-                k = tf.constant(kc.reshape(kc.shape[1], kc.shape[2], ch, kc.shape[3] // ch))
-                y = tf.nn.depthwise_conv2d(val(ins[0]), k, [1, o.strideH, o.strideW, 1], pad[o.padding]) + consts[ins[2]]
-                env[out] = act[o.fusedActivationFunction](y)
-            elif name == "ADD":
-                env[out] = act[o.fusedActivationFunction](val(ins[0]) + val(ins[1]))
-            elif name == "RELU":
-                env[out] = tf.nn.relu(val(ins[0]))
-            elif name == "PAD":
-                env[out] = tf.pad(val(ins[0]), consts[ins[1]])
-            elif name == "MAX_POOL_2D":
-                env[out] = act[o.fusedActivationFunction](
-                    tf.nn.max_pool2d(val(ins[0]), [o.filterHeight, o.filterWidth], [o.strideH, o.strideW], pad[o.padding])
-                )
-            elif name == "RESHAPE":
-                shape = consts[ins[1]] if len(ins) > 1 and ins[1] in consts else np.asarray(o.newShape)
-                env[out] = tf.reshape(val(ins[0]), [int(v) for v in shape])
-            elif name == "CONCATENATION":
-                env[out] = act[o.fusedActivationFunction](tf.concat([val(i) for i in ins], axis=o.axis))
-        return {n: env[i] for n, i in zip(out_names, g.outputs, strict=True)}
+        """The graph; with replicas, their outputs concatenated on axis 1 (the host averages them)."""
+        xs = _normalise(x, norm)
+        first, env = _execute(xs, steps, consts, in_idx, outputs)
+        if len(replicas) == 1:
+            return first
+        outs = [first] + [_execute(xs, steps, cs, in_idx, outputs, {t: env[t] for t in sh})[0] for cs, sh in zip(replicas[1:], shared, strict=True)]
+        return {n: tf.concat([o[n] for o in outs], axis=1) for n in out_names}
 
     fn = tf.function(run, input_signature=[tf.TensorSpec([1, h, w, c], tf.float32, name="pixels")])
     it: Any = Interpreter(model_path=str(src))

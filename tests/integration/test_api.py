@@ -101,6 +101,19 @@ def test_small_far_face_in_1080p_found_by_tiling(data):
     assert 1190 <= x1 < x2 <= 1260 and 490 <= y1 < y2 <= 600
 
 
+def test_tiling_does_not_replace_a_face_with_a_tile_cut_of_it(data, recognizer):
+    """biden2 (1200x1200) is searched in the full view and in 2x2 tiles. A tile that cuts the face
+    gave a truncated, higher-scored box that won NMS: its embedding had cosine -0.07 with the
+    whole face's. Candidates touching a tile's inner edge are now dropped."""
+    from edge.api import Recognizer
+
+    name = "face_recognition__knn_biden_biden2.jpg"
+    whole = Recognizer(tiles=1).represent(data / name)[0].embedding
+    tiled = recognizer.represent(data / name)[0].embedding  # automatic tiling
+    assert float(whole @ tiled) > 0.99
+    assert recognizer.verify(data / name, data / BIDEN).verified
+
+
 def test_recognizer_lifetime_and_lazy_loading(data):
     from edge.api import Recognizer
 

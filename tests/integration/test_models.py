@@ -6,7 +6,7 @@ import pytest
 from edge.manifest import MODELS_DIR, load_manifest
 from edge.tensors import Model, pixels_to_input
 
-NAMES = ["yunet", "sface", "age", "gender", "emotion"]
+NAMES = ["yunet", "blazeface", "sface", "age", "gender", "emotion"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -25,10 +25,10 @@ def _tools(*args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
     return subprocess.run([str(TOOLS_PY), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
-def test_rebuild_detector_gender_emotion_meets_bars_and_matches_manifests():
-    proc = _tools("-m", "tools.build", "--check", "yunet", "gender", "emotion")
+def test_rebuild_detectors_gender_emotion_meet_bars_and_match_manifests():
+    proc = _tools("-m", "tools.build", "--check", "yunet", "blazeface", "gender", "emotion")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for name in ("yunet", "gender", "emotion"):
+    for name in ("yunet", "blazeface", "gender", "emotion"):
         assert f"{name}: rebuilt, fidelity passed" in proc.stdout
 
 

@@ -44,3 +44,15 @@ def test_bbox_iou():
     a, b = BBox(0, 0, 10, 10), BBox(5, 0, 15, 10)
     assert abs(a.iou(b) - 1 / 3) < 1e-9
     assert a.iou(BBox(20, 20, 30, 30)) == 0.0
+
+
+def test_tile_candidates_cut_by_an_inner_tile_edge_are_dropped():
+    from edge.detect import _whole_in_tile
+
+    # tile x 100..600, y 0..400 of a 1000x800 image: left, right and bottom edges are inner
+    boxes = np.array([[150, 50, 300, 200], [90, 50, 250, 200], [400, 300, 598, 399], [200, 0, 300, 100]], np.float32)
+    kps, scores = np.zeros((4, 10), np.float32), np.array([0.9, 0.95, 0.8, 0.7], np.float32)
+    b, _, s = _whole_in_tile(boxes, kps, scores, (100, 0, 500, 400), (1000, 800))
+    assert s.tolist() == [np.float32(0.9), np.float32(0.7)]  # the top edge is the image's: kept
+    b, _, s = _whole_in_tile(boxes, kps, scores, (0, 0, 1000, 800), (1000, 800))
+    assert len(s) == 4  # a tile that is the whole image cuts nothing
