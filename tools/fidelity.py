@@ -73,13 +73,16 @@ def _judge(task: str, metrics: dict[str, float], plots: dict[str, Any] | None = 
 
 def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tuple[str, Pixels]]) -> Result:
     """Recall of the float model's faces by the int8 model (IoU >= 0.5), and the mean distance between
-    their keypoints (the ones the model outputs, see ``model_keypoints``) / inter-ocular distance."""
+    their keypoints (the ones the model outputs, see ``model_keypoints``) / inter-ocular distance.
+    Also counted, not judged: int8 detections that match no float one (``int8_extra``)."""
     thr = det.score_threshold
-    n_float = n_found = 0
+    n_float = n_found = n_int8 = n_extra = 0
     errors: list[float] = []
     for _, canvas in canvases:
         fb, fk, fs = det.suppress(*det.decode(float_run(det.prepare(canvas)), thr))
         qb, qk, qs = det.suppress(*det.decode(det.raw(canvas), thr))
+        n_int8 += len(qs)  # int8 detections the float model does not have (IoU < 0.5 with all of its)
+        n_extra += sum(1 for j in range(len(qs)) if not len(fs) or float(box_ious(qb[j], fb).max()) < 0.5)
         for i in range(len(fs)):
             n_float += 1
             if not len(qs):
@@ -98,6 +101,8 @@ def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tupl
         "float_faces": float(n_float),
         "int8_matched": float(n_found),
         "recall": n_found / n_float if n_float else 0.0,
+        "int8_faces": float(n_int8),
+        "int8_extra": float(n_extra),
         "landmark_error_iod": float(err.mean()),
         "landmark_error_iod_p95": float(np.percentile(err, 95)),
     }
