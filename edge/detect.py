@@ -263,7 +263,8 @@ class BlazeFace(LetterboxDetector):
 
     def _unbound(self, name: str, v: NDArray[np.float32], fields: int) -> NDArray[np.float32]:
         """One output as [anchors, fields]: the bounded heads' affine map undone, and the mean
-        taken over the model's int8 replicas (``decoding.replicas``; outputs stacked on axis 1)."""
+        taken over the model's int8 replicas (stacked on axis 1; the manifest's
+        ``graph_rewrites.replicas`` says how many)."""
         flat = v.reshape(-1, self.anchors.shape[0], fields).mean(axis=0)
         if name not in self.ranges:
             return flat.astype(np.float32)

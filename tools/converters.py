@@ -27,6 +27,7 @@ import numpy as np
 
 from edge.detect import head_ranges
 from edge.errors import ConversionError
+from tools.graph import Step, head, separable_pairs
 from tools.onnx_prep import prepare_onnx, unpack_block_quantised
 from tools.replicas import check_replicas, reparametrise, shared_tensors
 
@@ -184,21 +185,12 @@ def keras_h5(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -
     return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=[name], keep=model, notes=notes)
 
 
-def _equalize_tflite_steps(steps: list[tuple[str, Any, list[int], int]], consts: dict[int, np.ndarray]) -> int:
+def _equalize_tflite_steps(steps: list[Step], consts: dict[int, np.ndarray]) -> int:
     """Cross-layer equalisation for DEPTHWISE_CONV_2D (no activation) -> 1x1 CONV_2D pairs of a
     TFLite graph, on its constant weights (as :func:`_equalize_separable`). Exact in float."""
-    users: dict[int, list[tuple[str, Any, list[int], int]]] = {}
-    for st in steps:
-        for i in st[2]:
-            users.setdefault(i, []).append(st)
     n = 0
-    for name, o, ins, out in steps:
-        if name != "DEPTHWISE_CONV_2D" or o.fusedActivationFunction != 0 or len(users.get(out, [])) != 1:
-            continue
-        nxt = users[out][0]
-        if nxt[0] != "CONV_2D" or consts[nxt[2][1]].shape[1:3] != (1, 1) or nxt[2][0] != out:
-            continue
-        dw, db, pw = consts[ins[1]], consts[ins[2]], consts[nxt[2][1]]  # [1,H,W,C], [C], [O,1,1,C]
+    for (_, _, ins, _), (_, _, pw_ins, _) in separable_pairs(steps, consts):
+        dw, db, pw = consts[ins[1]], consts[ins[2]], consts[pw_ins[1]]  # [1,H,W,C], [C], [O,1,1,C]
         if dw.shape[3] != pw.shape[3]:
             continue
         r_dw = np.abs(dw).reshape(-1, dw.shape[3]).max(0)
@@ -207,7 +199,7 @@ def _equalize_tflite_steps(steps: list[tuple[str, Any, list[int], int]], consts:
         # The pointwise conv's bias absorbs nothing: (dw/s)(x) + db/s, then pw*s: pw*s*(dw x + db)/s.
         consts[ins[1]] = (dw / s).astype(np.float32)
         consts[ins[2]] = (db / s).astype(np.float32)
-        consts[nxt[2][1]] = (pw * s.reshape(1, 1, 1, -1)).astype(np.float32)
+        consts[pw_ins[1]] = (pw * s.reshape(1, 1, 1, -1)).astype(np.float32)
         n += 1
     return n
 
@@ -234,7 +226,7 @@ def _equalize_separable(model: Any) -> int:
 
 def _execute(
     x: Any,
-    steps: list[tuple[str, Any, list[int], int]],
+    steps: list[Step],
     consts: dict[int, np.ndarray],
     in_idx: int,
     outputs: dict[str, int],
@@ -305,7 +297,7 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
         data = model.buffers[t.buffer].data
         if data is not None and len(data):
             consts[i] = np.frombuffer(bytes(bytearray(data)), _TFL_DTYPES[t.type]).reshape(list(t.shape))
-    steps: list[tuple[str, Any, list[int], int]] = []
+    steps: list[Step] = []
     for op in g.operators:
         code = model.operatorCodes[op.opcodeIndex]
         name = opname.get(max(code.builtinCode, code.deprecatedBuiltinCode), str(code.builtinCode))
@@ -334,8 +326,9 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
     if int(rep.get("count", 1)) > 1:
         shapes = {i: tuple(int(v) for v in t.shape) for i, t in enumerate(g.tensors) if t.shape is not None and len(t.shape)}
         rng = np.random.default_rng(int(rep.get("seed", 0)))
+        spread = float(rep.get("spread", 0.15))
         replicas += [
-            reparametrise(steps, consts, shapes, in_idx, list(outputs.values()), rng, float(rep.get("spread", 0.15)), bool(rep.get("share_first_stage")))
+            reparametrise(steps, consts, shapes, in_idx, list(outputs.values()), rng, spread, bool(rep.get("share_first_stage")))
             for _ in range(int(rep["count"]) - 1)
         ]
         shared = [shared_tensors(steps, consts, r, in_idx) for r in replicas[1:]]
@@ -347,7 +340,7 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
         diff = check_replicas(run_one, replicas, sample[:: max(1, len(sample) // 4)][:4])
         notes["replicas"] = {
             "count": len(replicas),
-            "spread": float(rep.get("spread", 0.15)),
+            "spread": spread,
             "shared_tensors": len(shared[0]),
             "float_max_rel_diff": float(f"{diff:.3g}"),
         }
@@ -378,7 +371,7 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
 
 
 def _bound_heads(
-    steps: list[tuple[str, Any, list[int], int]],
+    steps: list[Step],
     consts: dict[int, np.ndarray],
     outputs: dict[str, int],
     ranges: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -390,20 +383,9 @@ def _bound_heads(
     values for far-off anchors (|v| up to 1e4), which left 2-3 px per int8 step. Bounding the
     conv output itself (not a clip after it) gives (hi - lo) / 255 per step; the host undoes
     the affine map (``edge.detect.BlazeFace``), saturation being a clip to [lo, hi]."""
-    producer = {st[3]: st for st in steps}
     done: dict[str, int] = {}
     for name, (lo, hi) in ranges.items():
-        frontier, convs = [outputs[name]], []
-        while frontier:
-            st = producer.get(frontier.pop())
-            if st is None:
-                continue
-            if st[0] == "CONV_2D":
-                convs.append(st)
-            elif st[0] == "RESHAPE":
-                frontier.append(st[2][0])
-            elif st[0] == "CONCATENATION":
-                frontier += st[2]
+        convs = [st for st in head(steps, consts, outputs[name])[1] if st[0] == "CONV_2D"]
         period = lo.size
         for _, o, ins, _ in convs:
             w, b = consts[ins[1]], consts[ins[2]]

@@ -81,7 +81,8 @@ def detector(det: LetterboxDetector, float_run: FloatRunner, canvases: list[tupl
     for _, canvas in canvases:
         fb, fk, fs = det.suppress(*det.decode(float_run(det.prepare(canvas)), thr))
         qb, qk, qs = det.suppress(*det.decode(det.raw(canvas), thr))
-        n_int8 += len(qs)  # int8 detections the float model does not have (IoU < 0.5 with all of its)
+        n_int8 += len(qs)
+        # int8 detections the float model does not have (IoU < 0.5 with all of its)
         n_extra += sum(1 for j in range(len(qs)) if not len(fs) or float(box_ious(qb[j], fb).max()) < 0.5)
         for i in range(len(fs)):
             n_float += 1

@@ -21,44 +21,11 @@ compute of the graph. Exactness is checked numerically (``check_replicas``), nev
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from edge.errors import ConversionError
-
-Step = tuple[str, Any, list[int], int]  # (operator, options, input tensors, output tensor)
-_PASS_THROUGH = ("RESHAPE", "CONCATENATION")
-
-
-def _heads(steps: list[Step], outputs: list[int], consts: dict[int, np.ndarray]) -> set[int]:
-    """The output tensors and everything that only reshapes or concatenates into them."""
-    producer = {st[3]: st for st in steps}
-    fixed: set[int] = set()
-    frontier = list(outputs)
-    while frontier:
-        t = frontier.pop()
-        fixed.add(t)
-        st = producer.get(t)
-        if st is not None and st[0] in _PASS_THROUGH:
-            frontier += [i for i in st[2] if i not in consts and i not in fixed]
-    return fixed
-
-
-def _separable_middles(steps: list[Step], consts: dict[int, np.ndarray]) -> set[int]:
-    """Depthwise outputs (no activation) whose only user is a 1x1 CONV_2D."""
-    users: dict[int, list[Step]] = {}
-    for st in steps:
-        for i in st[2]:
-            users.setdefault(i, []).append(st)
-    out = set()
-    for name, o, _, t in steps:
-        if name != "DEPTHWISE_CONV_2D" or o.fusedActivationFunction != 0 or len(users.get(t, [])) != 1:
-            continue
-        nxt = users[t][0]
-        if nxt[0] == "CONV_2D" and nxt[2][0] == t and consts[nxt[2][1]].shape[1:3] == (1, 1):
-            out.add(t)
-    return out
+from tools.graph import Step, head, separable_pairs
 
 
 def reparametrise(
@@ -76,8 +43,8 @@ def reparametrise(
     ``share_first_stage``: the ops at the first convolution's output resolution keep their
     constants, so replicas can share them (BlazeFace: 46% of the multiply-adds at 64x64); their
     rounding noise is then common to all replicas."""
-    fixed = _heads(steps, outputs, consts) | {graph_input}
-    middles = _separable_middles(steps, consts)
+    fixed = {graph_input}.union(*(head(steps, consts, t)[0] for t in outputs))
+    middles = {dw[3] for dw, _ in separable_pairs(steps, consts)}
     widest = max(shp[-1] for shp in shapes.values())
     stream = np.exp(rng.uniform(-spread, spread, widest)).astype(np.float32)
     first_stage: set[int] = set()
