@@ -54,19 +54,29 @@ def scaled_template(template: NDArray, size: Sequence[int], padding: float) -> N
     return ((t - centre) / (1.0 + 2.0 * padding) + centre).astype(np.float32)
 
 
-def align(image: Pixels, landmarks: NDArray, template: NDArray, size: Sequence[int]) -> Pixels:
-    """Warp ``image`` so that ``landmarks`` (5x2, image pixels) land on ``template`` in a crop of ``size`` (w, h)."""
+#: How the part of a crop outside the image is filled (the manifest's ``preprocess.border``).
+#: ``constant`` (black) is what SFace was trained with (OpenCV's ``FaceRecognizerSF.alignCrop``,
+#: InsightFace's ``norm_crop``); replicated edge pixels make the crops of different people alike
+#: where a face fills the photo (grey-scale ORL photos: false-accept rate at cosine 0.31 0.021
+#: with ``replicate``, 0.0084 with ``constant``, OpenCV's own pipeline 0.0075).
+BORDERS = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
+
+
+def align(image: Pixels, landmarks: NDArray, template: NDArray, size: Sequence[int], border: str = "replicate") -> Pixels:
+    """Warp ``image`` so that ``landmarks`` (5x2, image pixels) land on ``template`` in a crop of ``size`` (w, h);
+    ``border`` (``constant`` or ``replicate``) fills what lies outside the image."""
     m = similarity_transform(landmarks, template)
-    return cv2.warpAffine(image, m, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, m, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR, borderMode=BORDERS[border], borderValue=0)
 
 
 def align_for(image: Pixels, landmarks: NDArray, preprocess: dict) -> Pixels:
     """Align using a manifest's ``preprocess`` block: ``template`` (points in the crop),
-    ``size`` (w, h), ``points`` (which of the five landmarks the template has; default all)
-    and ``colour`` (BGR, RGB or GRAY)."""
+    ``size`` (w, h), ``points`` (which of the five landmarks the template has; default all),
+    ``colour`` (BGR, RGB or GRAY) and ``border`` (default ``replicate``)."""
     size = [int(v) for v in preprocess["size"]]
     points = preprocess.get("points", [0, 1, 2, 3, 4])
-    crop = align(image, np.asarray(landmarks)[points], np.asarray(preprocess["template"], np.float32), size)
+    crop = align(image, np.asarray(landmarks)[points], np.asarray(preprocess["template"], np.float32), size,
+                 str(preprocess.get("border", "replicate")))
     colour = preprocess.get("colour", "BGR")
     if colour == "RGB":
         return np.ascontiguousarray(crop[:, :, ::-1])

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from edge import enrol
 from edge.attributes import AgeEstimator, Classifier
+from edge.calibration import FarCalibration, OperatingPoint
 from edge.detect import DETECTORS, Detector
-from edge.domain import Detection, Pixels
+from edge.domain import Detection, Embedding, Pixels
 from edge.embed import Embedder
 from edge.errors import ConfigError, EnrollmentError, ImageError, NoFaceError
 from edge.gallery import index_folder, load_gallery_file
@@ -34,13 +36,15 @@ log = logging.getLogger(__name__)
 class Face:
     """A detected face. ``box`` is (x1, y1, x2, y2) in pixels, ``landmarks`` 5x2
     (right eye, left eye, nose, right and left mouth corner), ``crop`` the face
-    aligned for the embedder (uint8, the embedder's colour order)."""
+    aligned for the embedder (uint8, the embedder's colour order), ``embedding`` its
+    embedding (``embedding.norm`` is the face-ness the detection passed)."""
 
     box: tuple[float, float, float, float]
     landmarks: NDArray[np.float32]
     score: float
     crop: Pixels
     detection: Detection
+    embedding: Embedding
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,14 @@ class Representation:
 
 @dataclass(frozen=True)
 class Verification:
+    """``far`` is the false-accept rate the threshold was calibrated for (upper bound; None for
+    a raw threshold the calibration does not cover)."""
+
     verified: bool
     similarity: float  # cosine similarity of the two embeddings
     threshold: float
     faces: tuple[Face, Face]
+    far: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,15 +90,22 @@ class Recognizer:
         edgetpu: str | None = None,
         cpu_fallback: bool = False,
         tiles: int = 0,
+        min_face_quality: float | None = None,
+        calibration: FarCalibration | None = None,
     ):
         """``tiles``: 0 = search large frames (>= 4x the detector input) also in 2x2 overlapping
-        tiles so that small, far faces are found; 1 = never; N = an NxN grid."""
+        tiles so that small, far faces are found; 1 = never; N = an NxN grid.
+        ``min_face_quality``: detections whose embedding norm is below this are not faces (an
+        animal, an object, a face upside down); default the embedder manifest's ``min_norm``, 0 = keep all.
+        ``calibration``: the false-accept calibration thresholds come from (default: the embedder manifest's)."""
         if detector not in DETECTORS:
             raise ConfigError(f"detector {detector!r} is not known; choose one of {sorted(DETECTORS)}")
         self.models_dir = Path(models_dir) if models_dir else MODELS_DIR
         self._names = {"detector": detector, "embedder": embedder, "age": "age", "gender": "gender", "emotion": "emotion"}
         self._opts = {"threads": threads, "edgetpu": edgetpu, "cpu_fallback": cpu_fallback}
         self._tiles = int(tiles)
+        self._min_quality = min_face_quality
+        self._calibration = calibration
         self._lock = threading.RLock()
         self._cache: dict[str, object] = {}
 
@@ -129,13 +144,68 @@ class Recognizer:
     def embedder(self) -> Embedder:
         return self._get("embedder")  # type: ignore[return-value]
 
+    @property
+    def pipeline_fingerprint(self) -> str:
+        """sha256 of the detector and embedder model files together (what an embedding depends on)."""
+        return "+".join(find_manifest(self._names[r], self.models_dir).sha256 for r in ("detector", "embedder"))
+
+    @property
+    def calibration(self) -> FarCalibration | None:
+        return self._calibration or self.embedder.calibration
+
+    @property
+    def default_far(self) -> float:
+        """The false-accept rate ``verify`` and ``find`` use unless told (the manifest's ``cosine_target_far``)."""
+        return float(self.embedder.model.manifest.thresholds.get("cosine_target_far", 1e-3))
+
+    def operating_point(self, purpose: str, *, far: float | None = None, threshold: float | None = None, comparisons: int = 1) -> OperatingPoint:
+        """The cosine threshold for a decision against ``comparisons`` templates: from the embedder's
+        false-accept calibration for rate ``far`` (per decision), or the raw ``threshold`` given."""
+        cal = self.calibration
+        if threshold is not None:
+            t = float(threshold)
+            if not -1.0 <= t <= 1.0:
+                raise ConfigError(f"threshold {threshold!r}: expected a cosine similarity between -1 and 1")
+            return cal.override(purpose, t, comparisons) if cal else OperatingPoint(purpose, None, comparisons, t, None, True, "cosine_threshold")
+        rate = self.default_far if far is None else float(far)
+        if not 0.0 < rate < 1.0:
+            raise ConfigError(f"far {far!r}: expected a false-accept rate between 0 and 1, e.g. 1e-3")
+        if cal is None:  # a model without a calibration: its manifest threshold, stated as uncalibrated
+            return OperatingPoint(purpose, rate, comparisons, self.embedder.threshold, None, False, "manifest threshold")
+        return cal.operating_point(purpose, rate, comparisons)
+
+    def _faces(self, image: Pixels) -> list[Face]:
+        """Every detection that is a face (embedding norm at or above the floor), largest first."""
+        floor = self.embedder.min_norm if self._min_quality is None else float(self._min_quality)
+        with self._lock:
+            out = []
+            for d in sorted(self.detector.detect(image), key=lambda d: -d.box.area):
+                crop = self.embedder.crop(image, d)
+                e = self.embedder.embed(crop)
+                if e.norm >= floor:
+                    out.append(Face(d.box.as_tuple(), d.landmarks, d.score, crop, d, e))
+                else:
+                    log.debug("detection %s (score %.2f) is not a face: embedding norm %.2f < %.2f", d.box.as_tuple(), d.score, e.norm, floor)
+        return out
+
+    def largest_detection(self, img: ImageInput) -> Face | None:
+        """The largest detection, face or not (its ``embedding.norm`` says how face-like it is);
+        None when nothing is detected. For calibration and evaluation of labelled photos, whose
+        label belongs to the main subject: a smaller face must not stand in for it."""
+        image = load_image(img)
+        with self._lock:
+            dets = self.detector.detect(image)
+            if not dets:
+                return None
+            d = max(dets, key=lambda d: d.box.area)
+            crop = self.embedder.crop(image, d)
+            return Face(d.box.as_tuple(), d.landmarks, d.score, crop, d, self.embedder.embed(crop))
+
     def extract_faces(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Face]:
         """Faces in ``img``, largest first. Raises :class:`NoFaceError` when there is
         none, unless ``enforce_detection=False`` (then returns an empty list)."""
         image = load_image(img)
-        with self._lock:
-            dets = sorted(self.detector.detect(image), key=lambda d: -d.box.area)
-            faces = [Face(d.box.as_tuple(), d.landmarks, d.score, self.embedder.crop(image, d), d) for d in dets]
+        faces = self._faces(image)
         if not faces and enforce_detection:
             h, w = image.shape[:2]
             raise NoFaceError(
@@ -145,72 +215,82 @@ class Recognizer:
         return faces
 
     def represent(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Representation]:
-        faces = self.extract_faces(img, enforce_detection=enforce_detection)
-        with self._lock:
-            return [Representation(self.embedder.embed_crop(f.crop), f.box, f.score) for f in faces]
+        return [Representation(f.embedding.vector, f.box, f.score) for f in self.extract_faces(img, enforce_detection=enforce_detection)]
 
-    def verify(self, img1: ImageInput, img2: ImageInput, *, threshold: float | None = None) -> Verification:
-        """Whether the largest faces of the two images show the same person."""
+    def verify(self, img1: ImageInput, img2: ImageInput, *, threshold: float | None = None, far: float | None = None) -> Verification:
+        """Whether the largest faces of the two images show the same person, at the threshold
+        calibrated for false-accept rate ``far`` (default :attr:`default_far`) or a raw ``threshold``."""
         f1 = self.extract_faces(img1)[0]
         f2 = self.extract_faces(img2)[0]
-        with self._lock:
-            e1 = self.embedder.embed_crop(f1.crop)
-            e2 = self.embedder.embed_crop(f2.crop)
-            thr = self.embedder.threshold if threshold is None else float(threshold)
-        sim = float(e1 @ e2)
-        return Verification(sim >= thr, sim, thr, (f1, f2))
+        op = self.operating_point("verify", far=far, threshold=threshold)
+        sim = float(f1.embedding.vector @ f2.embedding.vector)
+        return Verification(sim >= op.threshold, sim, op.threshold, (f1, f2), op.bound)
 
     def gallery(self, folder: str | Path, progress: Callable[[int, int], None] | None = None) -> Gallery:
         """The gallery of a folder with one subfolder of photos per person (cached, see
-        :mod:`edge.gallery`); each photo contributes its largest face."""
-        emb = self.embedder
+        :mod:`edge.gallery`); each photo contributes its one face (a group photo: the face that
+        matches the person's other photos, or nothing)."""
 
-        def embed(path: Path) -> NDArray[np.float32]:
-            face = self.extract_faces(path)[0]
-            with self._lock:
-                return emb.embed_crop(face.crop)
+        def embed(path: Path) -> list[NDArray[np.float32]]:
+            return [f.embedding.vector for f in self.extract_faces(path)]
 
-        dim = int(emb.model.manifest.outputs[0].shape[-1])
-        gallery, stats = index_folder(folder, embed, emb.fingerprint, dim, progress)
+        same = self.operating_point("verify").threshold
+        gallery, stats = index_folder(folder, embed, self.embedder.fingerprint, self.embedder.dim, same, progress)
         if stats.skipped:
             log.warning("%d gallery photo(s) had no usable face: %s", len(stats.skipped), ", ".join(stats.skipped))
         return gallery
 
     def find(
-        self, img: ImageInput, gallery: str | Path | Gallery, *, threshold: float | None = None, top_k: int = 5, enforce_detection: bool = True
+        self, img: ImageInput, gallery: str | Path | Gallery, *, threshold: float | None = None, far: float | None = None, top_k: int = 5,
+        enforce_detection: bool = True,
     ) -> list[list[Match]]:
         """For each face in ``img`` (largest first), the closest identities of ``gallery``
         (a folder, see :meth:`gallery`; a ``.npz`` gallery file; an edgeface SQLite store; or a
-        :class:`Gallery`), best first."""
+        :class:`Gallery`), best first. ``verified`` uses the threshold that keeps the chance that a
+        stranger matches anyone in the gallery at ``far`` (the per-comparison rate is ``far``
+        divided by the number of templates), or a raw ``threshold``."""
+        g = self._load_gallery(gallery)
+        op = self.operating_point("find", far=far, threshold=threshold, comparisons=len(g))
+        return [g.search(r.embedding, op.threshold, top_k, self.embedder.fingerprint) for r in self.represent(img, enforce_detection=enforce_detection)]
+
+    def _load_gallery(self, gallery: str | Path | Gallery) -> Gallery:
         if isinstance(gallery, Gallery):
-            g = gallery
-        elif Path(gallery).is_file() and Path(gallery).suffix == ".npz":
-            g = load_gallery_file(gallery, self.embedder.fingerprint)
-        elif Path(gallery).is_file():  # the device's SQLite store
+            return gallery
+        if Path(gallery).is_file() and Path(gallery).suffix == ".npz":
+            return load_gallery_file(gallery, self.embedder.fingerprint)
+        if Path(gallery).is_file():  # the device's SQLite store
             from edge.store import Store
 
             with Store(gallery) as store:
-                g = store.gallery(self.embedder.fingerprint)
-        else:
-            g = self.gallery(gallery)
-        thr = self.embedder.threshold if threshold is None else float(threshold)
-        return [g.search(r.embedding, thr, top_k, self.embedder.fingerprint) for r in self.represent(img, enforce_detection=enforce_detection)]
+                return store.gallery(self.embedder.fingerprint)
+        return self.gallery(gallery)
 
-    def enrollment_embeddings(self, images: Sequence[ImageInput]) -> list[NDArray[np.float32]]:
-        """One embedding per photo, each of which must show exactly one face; the first photo
-        that does not is named in an :class:`EnrollmentError` (and nothing is returned)."""
+    def enrollment_embeddings(self, images: Sequence[ImageInput], gates: enrol.EnrolmentGates | None = None) -> list[NDArray[np.float32]]:
+        """One embedding per photo, each of which must show exactly one face that passes the
+        enrolment checks (:mod:`edge.enrol`: size, whole face, face-ness, tilt, turn, sharpness);
+        the first photo that does not is named in an :class:`EnrollmentError` with the reason
+        (and nothing is returned)."""
+        g = gates or enrol.EnrolmentGates()
         out: list[NDArray[np.float32]] = []
         for img in images:
             label = str(img) if isinstance(img, (str, Path)) else f"photo {len(out) + 1}"
             try:
-                faces = self.extract_faces(img, enforce_detection=False)
+                image = load_image(img)
             except ImageError as e:
                 raise EnrollmentError(f"{label}: {e}") from e
-            if len(faces) != 1:
-                found = "no face" if not faces else f"{len(faces)} faces"
-                raise EnrollmentError(f"{label}: expected exactly one face to enrol, found {found}; use a photo of this person alone")
-            with self._lock:
-                out.append(self.embedder.embed_crop(faces[0].crop))
+            faces = self._faces(image)
+            if not faces:
+                largest = self.largest_detection(image)  # something was detected, but not a face: say why
+                why = enrol.problem(largest.detection, largest.crop, largest.embedding, image.shape, g) if largest else None
+                raise EnrollmentError(f"{label}: expected exactly one face to enrol, found no face" + (f" ({why})" if why else "")
+                                      + "; use a photo of this person alone")
+            if len(faces) > 1:
+                raise EnrollmentError(f"{label}: expected exactly one face to enrol, found {len(faces)} faces; use a photo of this person alone")
+            f = faces[0]
+            why = enrol.problem(f.detection, f.crop, f.embedding, image.shape, g)
+            if why:
+                raise EnrollmentError(f"{label}: not enrolled: {why}")
+            out.append(f.embedding.vector)
         return out
 
     def analyze(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
@@ -254,13 +334,14 @@ def represent(img: ImageInput, *, enforce_detection: bool = True) -> list[Repres
     return default_recognizer().represent(img, enforce_detection=enforce_detection)
 
 
-def verify(img1: ImageInput, img2: ImageInput, *, threshold: float | None = None) -> Verification:
-    return default_recognizer().verify(img1, img2, threshold=threshold)
+def verify(img1: ImageInput, img2: ImageInput, *, threshold: float | None = None, far: float | None = None) -> Verification:
+    return default_recognizer().verify(img1, img2, threshold=threshold, far=far)
 
 
 def analyze(img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
     return default_recognizer().analyze(img, enforce_detection=enforce_detection)
 
 
-def find(img: ImageInput, gallery: str | Path | Gallery, *, threshold: float | None = None, top_k: int = 5) -> list[list[Match]]:
-    return default_recognizer().find(img, gallery, threshold=threshold, top_k=top_k)
+def find(img: ImageInput, gallery: str | Path | Gallery, *, threshold: float | None = None, far: float | None = None,
+         top_k: int = 5) -> list[list[Match]]:
+    return default_recognizer().find(img, gallery, threshold=threshold, far=far, top_k=top_k)

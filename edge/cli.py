@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -14,8 +15,11 @@ from edge.errors import EdgeFaceError
 
 
 def _round(v: Any) -> Any:
+    """JSON-ready: floats to 4 significant decimals (small rates keep 3 significant digits), NaN as null."""
     if isinstance(v, float):
-        return round(v, 4)
+        if v != v:
+            return None
+        return float(f"{v:.3g}") if 0 < abs(v) < 1e-3 else round(v, 4)
     if isinstance(v, (list, tuple)):
         return [_round(x) for x in v]
     if isinstance(v, dict):
@@ -30,13 +34,14 @@ def _recognizer(args: argparse.Namespace) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    v = _recognizer(args).verify(args.image1, args.image2, threshold=args.threshold)
+    v = _recognizer(args).verify(args.image1, args.image2, threshold=args.threshold, far=args.far)
     if args.json:
-        print(json.dumps(_round({"verified": v.verified, "similarity": v.similarity, "threshold": v.threshold,
+        print(json.dumps(_round({"verified": v.verified, "similarity": v.similarity, "threshold": v.threshold, "far": v.far,
                                  "boxes": [list(f.box) for f in v.faces]})))
     else:
         verdict = "same person" if v.verified else "different people"
-        print(f"{verdict}: similarity {v.similarity:.3f} (threshold {v.threshold:.3f})")
+        rate = f", false-accept rate <= {v.far:.2g}" if v.far is not None else ""
+        print(f"{verdict}: similarity {v.similarity:.3f} (threshold {v.threshold:.3f}{rate})")
     return 0 if v.verified else 2
 
 
@@ -99,7 +104,7 @@ def _progress(label: str) -> Any:
 def cmd_find(args: argparse.Namespace) -> int:
     rec = _recognizer(args)
     gallery = rec.gallery(args.gallery, progress=_progress("indexing gallery"))
-    res = rec.find(args.image, gallery, threshold=args.threshold, top_k=args.top_k)
+    res = rec.find(args.image, gallery, threshold=args.threshold, far=args.far, top_k=args.top_k)
     if args.json:
         print(json.dumps(_round([[m.__dict__ for m in face] for face in res])))
         return 0
@@ -111,10 +116,46 @@ def cmd_find(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from edge.errors import NoFaceError
-    from edge.evaluate import draw_roc, evaluate, read_pairs
+def _labelled(args: argparse.Namespace, rec: Any, conditions: list[str]) -> Any:
+    """The labelled sets' largest faces, embedded under ``conditions`` (a largest detection that is
+    not a face counts as no face)."""
+    from edge.labelled import embed_set, read_set
 
+    if args.root and len(args.inputs) > 1:
+        raise EdgeFaceError("--root applies to one labels file; give one, or leave --root out (each CSV's folder is its root)")
+    photos = [p for src in args.inputs for p in read_set(src, args.root)]
+
+    def embed(img: Any) -> Any:
+        face = rec.largest_detection(img)
+        return face.embedding if face else None
+
+    emb = embed_set(photos, embed, conditions=conditions, fingerprint=rec.pipeline_fingerprint,
+                    cache=args.cache, progress=_progress(f"embedding {len(photos)} photos x {len(conditions)} condition(s)"))
+    return emb.with_face_floor(rec.embedder.min_norm)
+
+
+def _conditions(text: str) -> list[str]:
+    from edge.degrade import DOOR_CONDITIONS
+
+    conds = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in conds if c not in DOOR_CONDITIONS]
+    if bad or not conds:
+        raise EdgeFaceError(f"--conditions {text!r}: expected a comma-separated list of {', '.join(DOOR_CONDITIONS)}")
+    return ["clean"] + [c for c in conds if c != "clean"]
+
+
+def _unsure(groups: list[str] | None) -> list[list[str]]:
+    return [[n.strip() for n in g.split(",") if n.strip()] for g in groups or []]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.identification:
+        return _evaluate_identification(args)
+    from edge.errors import NoFaceError
+    from edge.evaluate import draw_det, evaluate, read_pairs
+
+    if len(args.inputs) != 1 or not args.root:
+        raise EdgeFaceError("usage: edgeface evaluate PAIRS.csv --root DIR (or --identification SET... for open-set identification)")
     rec = _recognizer(args)
 
     def embed(path: Path) -> Any:
@@ -123,17 +164,88 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except NoFaceError:
             return None
 
-    rep = evaluate(read_pairs(args.pairs), Path(args.root), embed, rec.embedder.threshold, _progress("embedding"))
-    if args.roc:
-        draw_roc(rep, args.roc)
-    out = {k: v for k, v in rep.__dict__.items() if k not in ("similarities", "labels")}
+    point = rec.operating_point("verify", far=args.far, threshold=args.threshold)
+    rep = evaluate(read_pairs(args.inputs[0]), Path(args.root), embed, point, _progress("embedding"))
+    if args.det:
+        draw_det({"pairs": (rep.similarities[rep.labels], rep.similarities[~rep.labels])}, args.det,
+                 marks=[(f"verify {point.target or point.threshold:g}", point.threshold)], title=f"DET: {args.inputs[0]}")
     if args.json:
+        out = {k: v for k, v in rep.__dict__.items() if k not in ("similarities", "labels", "tar_at_far")}
+        out["tar_at_far"] = [t.__dict__ for t in rep.tar_at_far]
         print(json.dumps(_round(out)))
-    else:
-        print(f"pairs {rep.pairs} ({rep.same} same, {rep.different} different); images without a face: {len(rep.no_face)}")
-        print(f"accuracy {rep.accuracy:.4f} at the manifest threshold {rep.threshold:.3f}; best {rep.best_accuracy:.4f} at {rep.best_threshold:.3f}")
-        tar = {k: "n/a (too few different pairs)" if v != v else f"{v:.4f}" for k, v in rep.tar_at_far.items()}
-        print(f"ROC AUC {rep.roc_auc:.4f}; TAR at FAR 1e-2: {tar['1e-2']}, at FAR 1e-3: {tar['1e-3']}")
+        return 0
+    print(f"pairs {rep.pairs} ({rep.same} same, {rep.different} different); images without a face: {len(rep.no_face)}")
+    rate = f"false-accept rate <= {rep.threshold_far:.2g} by the calibration" if rep.threshold_far is not None else "not calibrated"
+    print(f"at threshold {rep.threshold:.4f} ({rate}): accuracy {rep.accuracy:.4f}, TAR {rep.tar_at_threshold:.4f}, "
+          f"FAR {rep.far_at_threshold:.4f} on these pairs; best accuracy {rep.best_accuracy:.4f} at {rep.best_threshold:.3f}; ROC AUC {rep.roc_auc:.4f}")
+    for t in rep.tar_at_far:
+        shown = f"{t.tar:.4f} (threshold {t.threshold:.4f})" if t.tar is not None else f"not measurable: {t.impostors} different pairs, needs {int(3 / t.far)}"
+        print(f"  TAR at FAR {t.far:g}: {shown}")
+    return 0
+
+
+def _point(rec: Any, purpose: str, far: float, comparisons: int) -> Any:
+    return rec.operating_point(purpose, far=far, comparisons=comparisons)
+
+
+def _evaluate_identification(args: argparse.Namespace) -> int:
+    from edge.evaluate import identification
+
+    rec = _recognizer(args)
+    conditions = _conditions(args.conditions)
+    emb = _labelled(args, rec, conditions)
+    names = {p.identity for p in emb.photos if p.identity}
+    sizes = sorted({len(names) if v.strip() == "all" else int(v) for v in args.sizes.split(",")})
+    purposes = [("announce", args.far or 1e-2), ("door", args.door_far)]
+    rows = []
+    for cond in conditions:
+        for purpose, far in purposes:
+            for corrected in (True, False) if args.uncorrected else (True,):
+                point = functools.partial(_point, rec, purpose, far)
+                rows += [(cond, r) for r in identification(emb, sizes=sizes, templates=args.templates, draws=args.draws, probe_condition=cond,
+                                                           margin=args.margin, point=point, corrected=corrected)]
+    if args.json:
+        print(json.dumps(_round([{"condition": c, **r.__dict__, "fpir": r.fpir, "fnir": r.fnir, "fpir_upper": r.fpir_upper} for c, r in rows])))
+        return 0
+    print(f"{len(emb.photos)} photos of {len(names)} identities; gallery photos clean, {args.templates} per person; "
+          f"{args.draws} random galleries per size")
+    print(f"{'probes':8s} {'purpose':9s} {'people':>6s} {'threshold':>9s} {'target':>8s} {'FPIR':>9s} {'(95% up)':>9s} {'strangers':>9s} {'FNIR':>7s} {'mated':>6s}  note")
+    for c, r in rows:
+        note = "" if r.corrected else "threshold NOT corrected for gallery size"
+        print(f"{c:8s} {r.purpose:9s} {r.people:6d} {r.threshold:9.4f} {r.target or 0:8.0e} {r.fpir:9.2e} {r.fpir_upper:9.2e} "
+              f"{r.non_mated:9d} {r.fnir:7.4f} {r.mated:6d}  {note}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """False-accept calibration on labelled photos: thresholds per target rate, with upper bounds."""
+    from edge.calibration import calibrate, save_calibration
+    from edge.evaluate import draw_det
+    from edge.labelled import pair_scores
+
+    rec = _recognizer(args)
+    conditions = _conditions(args.conditions)
+    emb = _labelled(args, rec, conditions)
+    scores = pair_scores(emb, _unsure(args.unsure))
+    cal = calibrate(scores.impostors, scores.genuines, identities=scores.identities, photos=scores.photos,
+                    data=tuple(str(Path(s)) for s in args.inputs))
+    if args.out:
+        save_calibration(args.out, cal, rec.embedder.fingerprint)
+    if args.det:
+        draw_det({c: (scores.genuines[c], scores.impostors[c]) for c in conditions}, args.det,
+                 marks=[(f"FAR {f:g}", cal.threshold_for(f)) for f in (1e-2, 1e-3, 1e-4, 1e-5) if cal.point_for(f)],
+                 title="DET per condition (gallery clean, probe as named)")
+    if args.json:
+        print(json.dumps(_round({**cal.to_dict(), "no_face": {c: len(emb.no_face(c)) for c in conditions}})))
+        return 0
+    print(f"{scores.photos} photos, {scores.identities} identities; impostor pairs "
+          + ", ".join(f"{c} {n}" for c, n in cal.pairs.items()) + "; photos without a face " + ", ".join(f"{c} {len(emb.no_face(c))}" for c in conditions))
+    print(f"{'target FAR':>10s} {'threshold':>9s} {'set by':>7s} {'false accepts':>13s} {'of pairs':>9s} {'95% upper':>9s}  TAR " + " / ".join(conditions))
+    for p in cal.points:
+        if p.far in (0.1, 0.01, 0.001, 1e-4, 1e-5, 1e-6) or p is cal.points[-1]:
+            print(f"{p.far:10.1e} {p.threshold:9.4f} {p.condition:>7s} {p.false_accepts:13d} {p.pairs:9d} {p.upper:9.2e}  "
+                  + " / ".join(f"{p.tar.get(c, float('nan')):.4f}" for c in conditions))
+    print(f"lowest rate these pairs can back: {cal.lowest_far:.2g}" + (f"; written to {args.out}" if args.out else ""))
     return 0
 
 
@@ -199,11 +311,22 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
+    from edge.config import DoorConfig
+    from edge.enrol import duplicate_of
     from edge.store import Store
 
     rec = _recognizer(args)
     embeddings = rec.enrollment_embeddings(args.images)  # all photos checked before anything is stored
     with Store(args.store) as store:
+        gallery = store.gallery(rec.embedder.fingerprint)
+        door = rec.operating_point("door", far=DoorConfig().far, comparisons=len(gallery) + len(embeddings))
+        dup = duplicate_of(embeddings, gallery, args.name, door.threshold)
+        if dup and not args.force:
+            raise EdgeFaceError(
+                f"not enrolled: these photos match {dup[0]!r}, who is already enrolled (similarity {dup[1]:.3f}, at or above the "
+                f"door's threshold {door.threshold:.3f}): the same person under two names, or a look-alike the unit could confuse. "
+                f"Use --force to enrol anyway, or remove {dup[0]!r} first"
+            )
         n = store.enroll(args.name, embeddings, rec.embedder.fingerprint, [str(p) for p in args.images])
         total = next(p.templates for p in store.persons() if p.name == args.name.strip())
     print(f"enrolled {n} photo(s) of {args.name.strip()} ({total} template(s) in {args.store})")
@@ -353,13 +476,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="do two photos show the same person? (exit 0 same, 2 different)")
     p.add_argument("image1")
     p.add_argument("image2")
-    p.add_argument("--threshold", type=float, help="cosine threshold (default: the embedder manifest's)")
+    p.add_argument("--threshold", type=float, help="raw cosine threshold (expert; default: calibrated for --far)")
+    p.add_argument("--far", type=float, help="false-accept rate the threshold is calibrated for (default: the embedder manifest's, 1e-3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("find", help="who is this? search a gallery folder (one subfolder of photos per person)")
     p.add_argument("image")
     p.add_argument("--gallery", required=True, help="folder with one subfolder per person")
-    p.add_argument("--threshold", type=float, help="cosine threshold (default: the embedder manifest's)")
+    p.add_argument("--threshold", type=float, help="raw cosine threshold (expert; default: calibrated for --far)")
+    p.add_argument("--far", type=float, help="chance that a stranger matches anyone in the gallery (default 1e-3); "
+                                             "divided by the gallery's template count for the threshold")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_find)
@@ -375,12 +501,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("represent", help="embedding of each face, as JSON")
     p.add_argument("image")
     p.set_defaults(func=cmd_represent)
-    p = sub.add_parser("evaluate", help="verification accuracy on labelled pairs (CSV: file_a, file_b, same)")
-    p.add_argument("pairs")
-    p.add_argument("--root", required=True, help="folder the pair file names are relative to")
-    p.add_argument("--roc", type=Path, help="write the ROC curve here (PNG)")
+    p = sub.add_parser("evaluate", help="verification on labelled pairs (PAIRS.csv: file_a, file_b, same), or open-set identification")
+    p.add_argument("inputs", nargs="+", help="a pairs CSV; with --identification: labels CSVs (file, identity[, role]) or folders of identity subfolders")
+    p.add_argument("--root", help="folder the file names are relative to (pairs: required; labels: default the CSV's folder)")
+    p.add_argument("--det", type=Path, help="write the DET curve here (PNG)")
+    p.add_argument("--far", type=float, help="verification: the false-accept rate to judge at (default 1e-3); identification: the announce rate "
+                                             "per stranger (default 1e-2)")
+    p.add_argument("--threshold", type=float, help="verification: a raw cosine threshold instead of --far")
+    p.add_argument("--identification", action="store_true", help="FPIR / FNIR against gallery size instead of pairs")
+    p.add_argument("--door-far", type=float, default=1e-4, help="identification: the door's rate per stranger (default 1e-4)")
+    p.add_argument("--sizes", default="1,5,all", help="identification: gallery sizes in people (default 1,5,all)")
+    p.add_argument("--templates", type=int, default=1, help="identification: photos enrolled per person (default 1)")
+    p.add_argument("--draws", type=int, default=20, help="identification: random galleries per size (default 20)")
+    p.add_argument("--margin", type=float, default=0.0, help="identification: best must beat second-best person by this much")
+    p.add_argument("--uncorrected", action="store_true", help="identification: also show thresholds not corrected for gallery size")
+    p.add_argument("--conditions", default="clean", help="probe conditions, comma-separated: clean,night,motion,lowres (default clean)")
+    p.add_argument("--cache", type=Path, help="embedding cache file (.npz), reused while photos and models are unchanged")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("calibrate", help="false-accept calibration on labelled photos: the threshold for each target rate, with its upper bound")
+    p.add_argument("inputs", nargs="+", help="labels CSVs (file, identity[, role]) or folders with one subfolder of photos per person")
+    p.add_argument("--root", help="folder a single labels CSV's file names are relative to (default: its folder)")
+    p.add_argument("--conditions", default="clean,night,motion,lowres", help="conditions to calibrate under (default all: clean,night,motion,lowres)")
+    p.add_argument("--unsure", action="append", metavar="ID,ID,...", help="identities that may be one person (their cross pairs are left out); repeatable")
+    p.add_argument("--out", type=Path, help="write the calibration here (YAML; the device config's models.calibration)")
+    p.add_argument("--det", type=Path, help="write the DET curves per condition here (PNG)")
+    p.add_argument("--cache", type=Path, help="embedding cache file (.npz), reused while photos and models are unchanged")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("bench", help="per-stage latency on the bundled photos (and face_recognition, if installed)")
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--daemon", action="store_true", help="benchmark the daemon process on the bundled clip instead (fps, start, RSS)")
@@ -392,10 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("enroll", help="add a person's photos to a store (exactly one face per photo)")
+    p = sub.add_parser("enroll", help="add a person's photos to a store (one large, sharp, frontal, whole face per photo; "
+                                      "refused if it matches someone already enrolled)")
     p.add_argument("--store", required=True, type=Path, help="SQLite store file (created if missing)")
     p.add_argument("--name", required=True)
     p.add_argument("images", nargs="+")
+    p.add_argument("--force", action="store_true", help="enrol even if the photos match someone already enrolled")
     p.set_defaults(func=cmd_enroll)
     p = sub.add_parser("persons", help="list, remove or rename enrolled people")
     p.add_argument("--store", required=True, type=Path)

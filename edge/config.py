@@ -39,6 +39,7 @@ class ModelsConfig(_Strict):
     cpu_fallback: bool = Field(False, description="run on the CPU when the Edge TPU cannot be opened (logged)")
     attributes: bool = False
     tiles: int = Field(0, ge=0, le=4)
+    calibration: Path | None = Field(None, description="a false-accept calibration from edgeface calibrate --out; default: the embedder manifest's")
 
     @field_validator("dir")
     @classmethod
@@ -47,12 +48,20 @@ class ModelsConfig(_Strict):
             raise ValueError(f"folder {v} does not exist; point it at a folder of model folders or remove the key")
         return v
 
+    @field_validator("calibration")
+    @classmethod
+    def _calibration_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"file {v} does not exist; write one with edgeface calibrate --out FILE, or remove the key")
+        return v
+
 
 class DecisionConfig(_Strict):
-    window_frames: int = Field(10, ge=1, le=300)
-    min_hits: int = Field(3, ge=1, le=300)
+    window_frames: int = Field(10, ge=1, le=300, description="a track's last N good frames are averaged into one embedding")
+    min_hits: int = Field(3, ge=1, le=300, description="of those, at least this many must match the person on their own (K of N)")
     cooldown_s: float = Field(30.0, ge=0)
     unknown_after_frames: int = Field(15, ge=1)
+    margin: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description="the best person's similarity must beat the second best by this much")
 
     @model_validator(mode="after")
     def _hits_fit_window(self) -> DecisionConfig:
@@ -61,8 +70,15 @@ class DecisionConfig(_Strict):
         return self
 
 
+_RATE = "a probability per stranger's visit, e.g. 1e-2; turned into a cosine threshold by the embedder's calibration, " \
+        "corrected for the number of enrolled templates"
+
+
 class RecognitionConfig(_Strict):
-    cosine_threshold: float | None = Field(None, ge=-1, le=1, description="default: the embedder manifest's threshold")
+    announce_far: float = Field(1e-4, gt=0, lt=1, allow_inf_nan=False,
+                                description="chance that a stranger's visit is announced as an enrolled person: " + _RATE)
+    cosine_threshold: float | None = Field(None, gt=0, le=1, allow_inf_nan=False,
+                                           description="expert override: a raw cosine threshold for announcing instead of announce_far")
     min_face_px: int = Field(40, ge=8)
     min_sharpness: float = Field(20.0, ge=0, description="variance of the Laplacian of the aligned face")
     max_yaw_ratio: float = Field(0.6, gt=0, le=1)
@@ -142,6 +158,9 @@ class DoorConfig(_Strict):
     gpio_pin: int = Field(17, ge=0, le=40)
     pulse_s: float = Field(1.0, gt=0, le=30)
     allowed: list[str] = Field(default_factory=list, description="people allowed to open this door")
+    far: float = Field(1e-5, gt=0, lt=1, allow_inf_nan=False, description="chance that a stranger's visit opens the door: " + _RATE)
+    cosine_threshold: float | None = Field(None, gt=0, le=1, allow_inf_nan=False,
+                                           description="expert override: a raw cosine threshold for the door instead of far")
 
 
 class DeviceConfig(_Strict):
@@ -153,6 +172,13 @@ class DeviceConfig(_Strict):
     mqtt: MQTTConfig = MQTTConfig()
     logging: LoggingConfig = LoggingConfig()
     door: DoorConfig = DoorConfig()
+
+    @model_validator(mode="after")
+    def _door_stricter(self) -> DeviceConfig:
+        if self.door.far > self.recognition.announce_far:
+            raise ValueError(f"door.far ({self.door.far:g}) must be at most recognition.announce_far ({self.recognition.announce_far:g}): "
+                             "opening the door must be at least as strict as announcing a name")
+        return self
 
 
 def _format(e: ValidationError, source: str) -> str:

@@ -26,9 +26,10 @@ import numpy as np
 
 from edge import __version__
 from edge.api import Recognizer
+from edge.calibration import OperatingPoint, load_calibration
 from edge.camera import FrameSource, LiveSource, open_source
 from edge.config import DeviceConfig
-from edge.decide import DecisionPolicy
+from edge.decide import DecisionPolicy, Thresholds
 from edge.domain import Detection, Pixels
 from edge.door import DoorRelay
 from edge.match import Gallery
@@ -120,13 +121,31 @@ class Daemon:
         self._source: FrameSource | None = None
         self._state: dict[str, Any] = {}
         self._last_person: str | None = None
+        self._points: list[OperatingPoint] = []
 
     # --- building ------------------------------------------------------------------------------
 
     def _recognizer(self) -> Recognizer:
         m = self.cfg.models
         return Recognizer(models_dir=m.dir, detector=m.detector, embedder=m.embedder, threads=m.threads,
-                          edgetpu=m.edgetpu, cpu_fallback=m.cpu_fallback, tiles=m.tiles)
+                          edgetpu=m.edgetpu, cpu_fallback=m.cpu_fallback, tiles=m.tiles,
+                          calibration=load_calibration(m.calibration) if m.calibration else None)
+
+    def _thresholds(self, rec: Recognizer, gallery: Gallery) -> Thresholds:
+        """Announce and door thresholds for this gallery: the configured rates per stranger's visit,
+        through the calibration, corrected for the number of templates (logged, and in the status)."""
+        rc, door = self.cfg.recognition, self.cfg.door
+        n = len(gallery)
+        points = [rec.operating_point("announce", far=rc.announce_far, threshold=rc.cosine_threshold, comparisons=n)]
+        if door.enabled:
+            points.append(rec.operating_point("door", far=door.far, threshold=door.cosine_threshold, comparisons=n))
+        for p in points:
+            (log.info if p.backed else log.warning)("%s", p.describe())
+        if door.enabled and points[1].threshold < points[0].threshold:
+            log.warning("door.cosine_threshold %.4f is below the announce threshold %.4f; the door uses %.4f",
+                        points[1].threshold, points[0].threshold, points[0].threshold)
+        self._points = points
+        return Thresholds(points[0].threshold, max(points[1].threshold, points[0].threshold) if door.enabled else None)
 
     @staticmethod
     def _attributes(rec: Recognizer) -> Callable[[Pixels, Detection], dict[str, Any]]:
@@ -148,9 +167,10 @@ class Daemon:
             gallery = store.gallery(embedder.fingerprint)
             self._log_gallery(gallery, "loaded")
             pipeline = Pipeline(
-                detector, embedder, gallery, threshold=rc.cosine_threshold,
+                detector, embedder, gallery, self._thresholds(rec, gallery),
                 gates=QualityGates(rc.min_face_px, rc.min_sharpness, rc.max_yaw_ratio),
                 policy=DecisionPolicy(**rc.decision.model_dump()),
+                door_people=frozenset(cfg.door.allowed) if cfg.door.enabled else frozenset(),
                 attributes=self._attributes(rec) if cfg.models.attributes else None,
             )
             self.publisher = Publisher(cfg.mqtt, cfg.device_id, outbox, max_events=cfg.store.outbox_max_events, sw_version=__version__)
@@ -177,7 +197,7 @@ class Daemon:
                         dv = store.data_version()
                         if dv != data_version:
                             data_version = dv
-                            self._reload(store, pipeline)
+                            self._reload(store, pipeline, rec)
                         self._write_status("running")
                         if not isinstance(self._source, LiveSource) or self._source.healthy:
                             sd_notify("WATCHDOG=1")  # missing pings make systemd restart the unit
@@ -231,6 +251,12 @@ class Daemon:
     def _act(self, result: FrameResult) -> None:
         assert self.publisher is not None
         for d in result.decided:
+            dec = d.decision
+            if dec.door and self.door is not None and dec.person is not None:
+                log.info("door: %s (mean similarity %.3f, track %d)", dec.person, dec.similarity or 0.0, dec.track_id)
+                self.door.on_match(dec.person)
+            if dec.type == "door":
+                continue  # no new announcement: the visit was already announced
             event = event_payload(d, self.cfg.device_id, include_image=self.cfg.mqtt.publish_images,
                                   include_embedding=self.cfg.mqtt.publish_embeddings)
             self.publisher.publish_event(event)
@@ -238,8 +264,6 @@ class Daemon:
             if event["type"] == "match":
                 self._last_person = event["person"]
                 log.info("match: %s (similarity %.3f, track %d)", event["person"], event["similarity"], event["track_id"])
-                if self.door is not None:
-                    self.door.on_match(event["person"])
             else:
                 log.info("unknown face (best similarity %s, track %d)", event["similarity"], event["track_id"])
             if self.on_event is not None:
@@ -249,7 +273,7 @@ class Daemon:
             self._state = state
             self.publisher.publish_state({**state, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
 
-    def _reload(self, store: Store, pipeline: Pipeline) -> None:
+    def _reload(self, store: Store, pipeline: Pipeline, rec: Recognizer) -> None:
         try:
             gallery = store.gallery(pipeline.embedder.fingerprint)
         except Exception as e:  # keep running on the old gallery; the store error says what to do
@@ -258,8 +282,8 @@ class Daemon:
         old = pipeline.gallery
         if gallery.identities == old.identities and np.array_equal(gallery.embeddings, old.embeddings):
             return  # the change was elsewhere (the outbox)
-        pipeline.set_gallery(gallery)
         self._log_gallery(gallery, "reloaded")
+        pipeline.set_gallery(gallery, self._thresholds(rec, gallery))
 
     @staticmethod
     def _log_gallery(g: Gallery, what: str) -> None:
@@ -289,6 +313,8 @@ class Daemon:
                        "reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
                        "dropped_frames": src.dropped if isinstance(src, LiveSource) else 0},
             "present": self._state.get("present", []), "last_person": self._last_person,
+            "operating_points": [{"purpose": p.purpose, "target": p.target, "threshold": p.threshold, "bound": p.bound,
+                                  "backed": p.backed, "templates": p.comparisons, "source": p.source} for p in self._points],
         }
 
     def _write_status(self, state: str) -> None:

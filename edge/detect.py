@@ -24,14 +24,17 @@ class Detector(Protocol):
     def detect(self, image: Pixels) -> list[Detection]: ...
 
 
-def letterbox(image: Pixels, height: int, width: int, pad: int = 0) -> tuple[Pixels, float]:
+def letterbox(image: Pixels, height: int, width: int, pad: int = 0, max_upscale: float | None = None) -> tuple[Pixels, float]:
     """Scale ``image`` to fit (height, width) keeping its aspect ratio, pad bottom/right with ``pad``
     (the manifest's ``preprocess.pad``: BlazeFace gives wild outputs on black borders, so it pads grey).
+    ``max_upscale`` caps how much a small image is enlarged (None: enlarged to fit).
 
     Returns the canvas and the scale; a point ``p`` on the canvas is ``p / scale`` in the image.
     """
     h, w = image.shape[:2]
     scale = min(width / w, height / h)
+    if max_upscale is not None:
+        scale = min(scale, max_upscale)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (nw, nh), interpolation=interp) if (nw, nh) != (w, h) else image
@@ -128,6 +131,9 @@ class LetterboxDetector:
         self.tiles = int(tiles)
         self.height, self.width = m.input.shape[1], m.input.shape[2]
         self.pad = int(m.preprocess.get("pad", 0))
+        up, retry = m.preprocess.get("max_upscale"), m.preprocess.get("retry_upscale")
+        self.max_upscale = None if up is None else float(up)
+        self.retry_upscale = None if retry is None else float(retry)
         self.score_threshold = float(score_threshold if score_threshold is not None else m.thresholds["score"])
         self.nms_iou = float(nms_iou if nms_iou is not None else m.thresholds["nms_iou"])
 
@@ -157,18 +163,24 @@ class LetterboxDetector:
         (Nx2); fidelity is measured on these, not on points the host derives."""
         return np.asarray(landmarks).reshape(-1, 2)
 
-    def _candidates(self, image: Pixels, x0: int = 0, y0: int = 0) -> tuple[NDArray, NDArray, NDArray]:
+    def _candidates(self, image: Pixels, x0: int = 0, y0: int = 0, max_upscale: float | None = None) -> tuple[NDArray, NDArray, NDArray]:
         """Candidates of one letterboxed view, in the coordinates of the full image."""
-        canvas, scale = letterbox(image, self.height, self.width, self.pad)
+        canvas, scale = letterbox(image, self.height, self.width, self.pad, self.max_upscale if max_upscale is None else max_upscale)
         boxes, kps, scores = self.decode(self.raw(canvas), self.score_threshold)
         off = np.array([x0, y0], np.float32)
         return boxes / scale + np.tile(off, 2), kps / scale + np.tile(off, 5), scores
 
     def detect(self, image: Pixels) -> list[Detection]:
         """Faces in ``image``, best first. With tiling on, frames much larger than the model
-        input are also searched in overlapping tiles, so small (far) faces are not lost."""
+        input are also searched in overlapping tiles, so small (far) faces are not lost. A small
+        image is enlarged at most ``max_upscale`` times, and one without a face is searched once
+        more enlarged only ``retry_upscale`` times (a face that fills a thumbnail is too large
+        for the model when blown up to the canvas)."""
         parts = [self._candidates(image)]
         h, w = image.shape[:2]
+        fit = min(self.width / w, self.height / h, self.max_upscale or np.inf)
+        if self.retry_upscale is not None and not len(parts[0][2]) and fit > self.retry_upscale:
+            parts = [self._candidates(image, max_upscale=self.retry_upscale)]
         grid = self.tiles if self.tiles > 0 else (2 if h * w >= 4 * self.height * self.width else 1)
         if grid > 1:
             th, tw = int(h / grid * 1.25), int(w / grid * 1.25)  # 25% overlap

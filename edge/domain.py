@@ -69,6 +69,17 @@ class AlignedFace:
     image: NDArray[np.uint8]
     detection: Detection
 
+
+@dataclass(frozen=True)
+class Embedding:
+    """A face's embedding: ``vector`` is unit-norm float32 (1-D); ``norm`` is its length before
+    normalisation, which the embedder makes small for crops that are not faces (an animal, a
+    face upside down, a patch of texture): a face-ness and quality signal."""
+
+    vector: NDArray[np.float32]
+    norm: float
+
+
 @dataclass(frozen=True)
 class Frame:
     """One camera frame: uint8 BGR ``image``, its ``index`` from the source (0, 1, ...) and

@@ -1,7 +1,9 @@
-"""Face embedder: aligned crop -> unit-norm float32 embedding.
+"""Face embedder: aligned crop -> unit-norm float32 embedding (and its norm, a face-ness signal).
 
 The int8 model ends at the last linear layer; dequantisation and L2
 normalisation run here on the host (see the manifest's ``decoding``).
+The length of the output before normalisation is small for crops that are not faces; the
+manifest's ``thresholds.min_norm`` is the floor below which a crop is not treated as a face.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.align import align_for
-from edge.domain import Detection, Pixels
+from edge.calibration import FarCalibration
+from edge.domain import Detection, Embedding, Pixels
 from edge.tensors import Model, pixels_to_input
 
 
@@ -29,11 +32,24 @@ class Embedder:
         self.preprocess = m.preprocess
         self.output = m.decoding.get("output", m.outputs[0].name)
         self.fingerprint = m.sha256
-        self.threshold = float(m.thresholds["cosine"])
+        self.threshold = float(m.thresholds["cosine"])  # for 1:1 verification at the manifest's cosine_target_far
+        self.min_norm = float(m.thresholds.get("min_norm", 0.0))
+        self.calibration = FarCalibration.from_dict(m.raw["calibration"], str(m.path)) if m.raw.get("calibration") else None
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.manifest.output(self.output).shape[-1])
 
     def crop(self, image: Pixels, det: Detection) -> Pixels:
         return align_for(image, det.landmarks, self.preprocess)
 
+    def embed(self, crop: Pixels) -> Embedding:
+        out = self.model.run(pixels_to_input(crop, self.model.manifest.input))[self.output].reshape(-1)
+        return Embedding(l2_normalise(out), float(np.linalg.norm(out)))
+
     def embed_crop(self, crop: Pixels) -> NDArray[np.float32]:
-        out = self.model.run(pixels_to_input(crop, self.model.manifest.input))
-        return l2_normalise(out[self.output].reshape(-1))
+        return self.embed(crop).vector
+
+    def is_face(self, embedding: Embedding) -> bool:
+        """Whether the crop looked like a face to the embedder (norm at or above ``min_norm``)."""
+        return embedding.norm >= self.min_norm

@@ -3,6 +3,10 @@
 The cache (``.edgeface-gallery.npz`` inside the folder, no pickle) holds every photo's
 embedding with the photo's size and modification time, and the embedder's sha256.
 Only new or changed photos are embedded again; a cache made by another model is rebuilt.
+
+A photo with several faces does not silently become its folder's person: its one face that
+matches the person's single-face photos (cosine at or above ``same_person``) is taken, with a
+warning; when none or several match, or the person has no single-face photo, it is skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 
 CACHE_NAME = ".edgeface-gallery.npz"
 
-Embed = Callable[[Path], NDArray[np.float32]]  # photo -> embedding of its largest face
+Embed = Callable[[Path], list[NDArray[np.float32]]]  # photo -> embeddings of its faces, largest first
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,9 @@ def load_gallery_file(path: str | Path, fingerprint: str) -> Gallery:
     return Gallery(tuple(f["identity"] for f in meta["files"]), emb, fingerprint)
 
 
-def index_folder(folder: str | Path, embed: Embed, fingerprint: str, dim: int, progress: Callable[[int, int], None] | None = None) -> tuple[Gallery, IndexStats]:
-    """Build (or refresh) the gallery of ``folder``; ``embed`` gives a photo's largest-face embedding."""
+def index_folder(folder: str | Path, embed: Embed, fingerprint: str, dim: int, same_person: float,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[Gallery, IndexStats]:
+    """Build (or refresh) the gallery of ``folder``; ``embed`` gives a photo's face embeddings."""
     root = Path(folder)
     if not root.is_dir():
         raise EdgeFaceError(f"{root}: expected a gallery folder with one subfolder of photos per person")
@@ -130,6 +135,7 @@ def index_folder(folder: str | Path, embed: Embed, fingerprint: str, dim: int, p
     cache_path = root / CACHE_NAME
     cached = _read_cache(cache_path, fingerprint)
     rows: list[tuple[str, str, int, int, NDArray[np.float32]]] = []
+    groups: list[tuple[str, str, int, int, list[NDArray[np.float32]]]] = []
     embedded = reused = 0
     skipped = []
     for n, (rel, identity, path) in enumerate(photos, 1):
@@ -140,14 +146,38 @@ def index_folder(folder: str | Path, embed: Embed, fingerprint: str, dim: int, p
             reused += 1
         else:
             try:
-                rows.append((rel, identity, st.st_size, st.st_mtime_ns, embed(path)))
-                embedded += 1
+                faces = embed(path)
             except (NoFaceError, ImageError) as e:
                 log.warning("gallery photo %s skipped: %s", rel, e)
                 skipped.append(rel)
+                faces = []
+            if len(faces) == 1:
+                rows.append((rel, identity, st.st_size, st.st_mtime_ns, faces[0]))
+                embedded += 1
+            elif faces:
+                groups.append((rel, identity, st.st_size, st.st_mtime_ns, faces))
         if progress:
             progress(n, len(photos))
+    for rel, identity, size, mtime, faces in groups:
+        chosen = _face_of(identity, faces, [r[4] for r in rows if r[1] == identity], same_person)
+        if chosen is None:
+            log.warning("gallery photo %s skipped: it shows %d faces and not exactly one of them matches %s's "
+                        "single-face photos; crop it to this person's face", rel, len(faces), identity)
+            skipped.append(rel)
+            continue
+        log.warning("gallery photo %s shows %d faces; took the one that matches %s's other photos", rel, len(faces), identity)
+        rows.append((rel, identity, size, mtime, chosen))
+        embedded += 1
     if embedded or len(rows) != len(cached) or not cache_path.exists():
         _write_cache(cache_path, fingerprint, rows, dim)
     gallery = Gallery(tuple(r[1] for r in rows), np.stack([r[4] for r in rows]) if rows else np.zeros((0, dim), np.float32), fingerprint)
     return gallery, IndexStats(embedded, reused, tuple(skipped))
+
+
+def _face_of(identity: str, faces: list[NDArray[np.float32]], references: list[NDArray[np.float32]], same_person: float) -> NDArray[np.float32] | None:
+    """The one face of a group photo that matches the person's references, else None."""
+    if not references:
+        return None
+    sims = np.stack(faces) @ np.stack(references).T
+    matching = np.nonzero(sims.max(axis=1) >= same_person)[0]
+    return faces[int(matching[0])] if len(matching) == 1 else None

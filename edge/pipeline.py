@@ -1,26 +1,28 @@
-"""Per frame: detect -> track -> align -> quality gates -> embed -> match -> decide.
+"""Per frame: detect -> track -> align -> quality gates -> embed -> face-ness -> match -> decide.
 
 No I/O and no threads: the daemon feeds frames and acts on the decisions. Work is skipped
 where it cannot change a decision: faces that fail a quality gate are not embedded, a track
-already matched to a person is not embedded again, and a track already reported as unknown
-is re-checked only every ``recheck_every`` good frames (it may still turn into a match).
+already settled (matched, and the door done or not in question) is not embedded again, and a
+track already reported as unknown is re-checked only every ``recheck_every`` good frames (it
+may still turn into a match). A face whose embedding says it is not a face (norm below the
+embedder's ``min_norm``: an animal, an object) counts as a failed gate.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.decide import Decider, Decision, DecisionPolicy
+from edge.decide import Decider, Decision, DecisionPolicy, Thresholds
 from edge.detect import Detector
 from edge.domain import Detection, Frame, Pixels
 from edge.embed import Embedder
-from edge.match import Gallery
+from edge.match import Gallery, Match
 from edge.quality import Quality, QualityGates, assess
 from edge.tracker import IoUTracker
 
@@ -33,7 +35,7 @@ class FaceResult:
     track_id: int
     detection: Detection
     quality: Quality
-    person: str | None  # the track's matched person, else this frame's best match at/above threshold
+    person: str | None  # the track's matched person, else this frame's best match at/above the announce threshold
     similarity: float | None  # this frame's best similarity; None when the face was not embedded
     confirmed: bool = False  # ``person`` is the track's decided match (K of N), not one frame's guess
 
@@ -70,32 +72,43 @@ class Pipeline:
         detector: Detector,
         embedder: Embedder,
         gallery: Gallery,
+        thresholds: Thresholds,
         *,
-        threshold: float | None = None,
         gates: QualityGates | None = None,
         policy: DecisionPolicy | None = None,
+        door_people: frozenset[str] = frozenset(),
         attributes: AttributeFn | None = None,
         recheck_every: int = 5,
         track_max_age_s: float = 1.0,
     ):
+        """``thresholds``: for ``gallery`` (they depend on its size, see :meth:`set_gallery`);
+        ``door_people``: who may open the door (with ``thresholds.door`` set)."""
         self.detector = detector
         self.embedder = embedder
-        self.threshold = embedder.threshold if threshold is None else float(threshold)
         self.gates = gates or QualityGates()
         self.attributes = attributes
         self.recheck_every = recheck_every
         self.tracker = IoUTracker(max_age_s=track_max_age_s)
-        self.decider = Decider(policy or DecisionPolicy())
+        self.decider = Decider(policy or DecisionPolicy(), thresholds, frozenset(door_people))
         self._good: dict[int, int] = {}
         self.gallery = gallery
-        self.set_gallery(gallery)
+        self.set_gallery(gallery, thresholds)
 
-    def set_gallery(self, gallery: Gallery) -> None:
-        """Swap in a new gallery (enrolment, removal, rename); live tracks are decided afresh."""
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.decider.thresholds
+
+    def set_gallery(self, gallery: Gallery, thresholds: Thresholds) -> None:
+        """Swap in a new gallery (enrolment, removal, rename) with the thresholds for its size;
+        live tracks are decided afresh."""
         if len(gallery) and gallery.fingerprint != self.embedder.fingerprint:
             raise ValueError("gallery and embedder fingerprints differ")  # the store refuses this first
         self.gallery = gallery
+        self.decider.thresholds = thresholds
         self.decider.reset_matches()
+
+    def _score(self, vector: NDArray[np.float32]) -> list[Match]:
+        return self.gallery.search(vector, self.decider.thresholds.announce, top_k=2)
 
     def process(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
@@ -114,7 +127,7 @@ class Pipeline:
             quality = assess(det, crop, self.gates)
             t_align += time.perf_counter() - t1
             matched = self.decider.matched(tid)
-            if not quality.ok or matched is not None:
+            if not quality.ok or self.decider.settled(tid):
                 faces.append(FaceResult(tid, det, quality, matched, None, matched is not None))
                 continue
             good = self._good[tid] = self._good.get(tid, 0) + 1
@@ -122,19 +135,22 @@ class Pipeline:
                 faces.append(FaceResult(tid, det, quality, None, None))
                 continue
             t2 = time.perf_counter()
-            emb = self.embedder.embed_crop(crop)
+            emb = self.embedder.embed(crop)
             t3 = time.perf_counter()
-            hits = self.gallery.search(emb, self.threshold, top_k=1)
             t_embed += t3 - t2
+            if not self.embedder.is_face(emb):
+                faces.append(FaceResult(tid, det, replace(quality, problem="not_a_face"), matched, None, matched is not None))
+                continue
+            hits = self._score(emb.vector)
             t_match += time.perf_counter() - t3
             best = hits[0] if hits else None
             person = best.identity if best and best.verified else None
             similarity = best.similarity if best else None
-            decision = self.decider.observe(tid, det.box, frame.timestamp, person, similarity)
+            decision = self.decider.observe(tid, det.box, frame.timestamp, emb.vector, hits, self._score)
             confirmed = self.decider.matched(tid)
             faces.append(FaceResult(tid, det, quality, confirmed or person, similarity, confirmed is not None))
             if decision is not None:
-                attrs = self.attributes(frame.image, det) if self.attributes else None
-                decided.append(Decided(decision, crop, emb, attrs))
+                attrs = self.attributes(frame.image, det) if self.attributes and decision.type != "door" else None
+                decided.append(Decided(decision, crop, emb.vector, attrs))
         timings = {"detect": t_detect * 1e3, "align": t_align * 1e3, "embed": t_embed * 1e3, "match": t_match * 1e3}
         return FrameResult(frame.index, frame.timestamp, tuple(faces), tuple(decided), timings, tuple(ended))

@@ -26,7 +26,7 @@ class Quality:
     face_px: float
     sharpness: float
     yaw: float
-    problem: str | None  # None when every gate passes, else "small", "blurred" or "turned"
+    problem: str | None  # None when every gate passes, else "small", "blurred", "turned" or "not_a_face" (set after embedding)
 
     @property
     def ok(self) -> bool:
@@ -44,6 +44,12 @@ def yaw_ratio(landmarks: np.ndarray) -> float:
         return 1.0
     offset = float(np.dot(nose - (eye_r + eye_l) / 2, axis / (2 * half)))
     return min(1.0, abs(offset) / half)
+
+
+def roll_degrees(landmarks: np.ndarray) -> float:
+    """Head tilt in the image plane: the angle of the line from the right to the left eye, in degrees."""
+    d = landmarks[1] - landmarks[0]
+    return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
 def sharpness(crop: Pixels) -> float:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from edge.align import align_for
+from edge.degrade import gamma, jpeg, lowres, motion_blur, noise
 from edge.detect import Detector, letterbox
 from edge.domain import Pixels
 from edge.errors import ConversionError
@@ -24,33 +25,6 @@ from tools import dataset
 from tools.progress import progress
 
 Img = Pixels
-
-
-def _motion_blur(img: Img, k: int = 9) -> Img:
-    kernel = np.zeros((k, k), np.float32)
-    kernel[k // 2, :] = 1.0 / k
-    return cv2.filter2D(img, -1, kernel)
-
-
-def _jpeg(img: Img, q: int) -> Img:
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-    out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
-    return img if out is None else out
-
-
-def _lowres(img: Img, f: float) -> Img:
-    h, w = img.shape[:2]
-    small = cv2.resize(img, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def _noise(img: Img, sigma: float, rng: np.random.Generator) -> Img:
-    return np.clip(img.astype(np.float32) + rng.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
-
-
-def _gamma(img: Img, g: float, gain: float = 1.0) -> Img:
-    lut = np.clip(((np.arange(256) / 255.0) ** g) * 255.0 * gain, 0, 255).astype(np.uint8)
-    return cv2.LUT(img, lut)
 
 
 def _crop(img: Img, r: np.random.Generator) -> Img:
@@ -72,13 +46,13 @@ def _rotate(img: Img, r: np.random.Generator) -> Img:
 _PHOTOMETRIC: dict[str, Callable[[Img, np.random.Generator], Img]] = {
     "clean": lambda im, r: im,
     "flip": lambda im, r: np.ascontiguousarray(im[:, ::-1]),
-    "dark": lambda im, r: _noise(_gamma(im, 1.8, 0.6), 4, r),
-    "bright": lambda im, r: _gamma(im, 0.6),
+    "dark": lambda im, r: noise(gamma(im, 1.8, 0.6), 4, r),
+    "bright": lambda im, r: gamma(im, 0.6),
     "blur": lambda im, r: cv2.GaussianBlur(im, (5, 5), 1.5),
-    "motion": lambda im, r: _motion_blur(im),
-    "noise": lambda im, r: _noise(im, 10, r),
-    "jpeg": lambda im, r: _jpeg(im, 25),
-    "lowres": lambda im, r: _lowres(im, 0.35),
+    "motion": lambda im, r: motion_blur(im),
+    "noise": lambda im, r: noise(im, 10, r),
+    "jpeg": lambda im, r: jpeg(im, 25),
+    "lowres": lambda im, r: lowres(im, 0.35),
     "contrast": lambda im, r: cv2.convertScaleAbs(im, alpha=0.5, beta=64),
 }
 #: The photometric degradations only (the default calibration set of every model).
@@ -111,10 +85,12 @@ def images(split: str, variants: tuple[str, ...], folder: Path | None = None, se
 
 
 def detector_inputs(
-    height: int, width: int, split: str, variants: tuple[str, ...], folder: Path | None = None, colour: str = "BGR", pad: int = 0
+    height: int, width: int, split: str, variants: tuple[str, ...], folder: Path | None = None, colour: str = "BGR", pad: int = 0,
+    max_upscale: float | None = None,
 ) -> list[tuple[str, Img]]:
-    """Letterboxed frames; ``colour`` "RGB" gives them in the order an RGB model takes."""
-    out = [(n, letterbox(img, height, width, pad)[0]) for n, img in images(split, variants, folder)]
+    """Letterboxed frames as the device detector makes them (``pad``, ``max_upscale`` from the
+    manifest's preprocess); ``colour`` "RGB" gives them in the order an RGB model takes."""
+    out = [(n, letterbox(img, height, width, pad, max_upscale)[0]) for n, img in images(split, variants, folder)]
     return [(n, np.ascontiguousarray(c[:, :, ::-1])) for n, c in out] if colour == "RGB" else out
 
 

@@ -67,13 +67,65 @@ def test_evaluate_on_labelled_pairs(tmp_path, data):
         f"{OBAMA},{OBAMA2},1\n{OBAMA},{BIDEN},0\n{OBAMA2},{BIDEN},0\n"
         "insightface__1423.jpg,insightface__happy.png,0\ninsightface__no_face.png,face_recognition__obama.jpg,0\n"
     )
-    roc_png = tmp_path / "roc.png"
-    res = run("evaluate", pairs, "--root", data, "--roc", roc_png, "--json")
+    det = tmp_path / "det.png"
+    res = run("evaluate", pairs, "--root", data, "--det", det, "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["pairs"] == 4 and out["same"] == 1 and out["no_face"] == ["insightface__no_face.png"]
-    assert out["accuracy"] == 1.0 and out["roc_auc"] == 1.0
-    assert roc_png.read_bytes()[:4] == b"\x89PNG"
+    assert out["accuracy"] == 1.0 and out["roc_auc"] == 1.0 and out["threshold_far"] == 0.001
+    # 3 different pairs cannot back any reported rate: no number, and JSON null, never NaN
+    assert [t["tar"] for t in out["tar_at_far"]] == [None] * 4 and "NaN" not in res.stdout
+    assert det.read_bytes()[:4] == b"\x89PNG"
+    text = run("evaluate", pairs, "--root", data)
+    assert "TAR at FAR 0.01: not measurable: 3 different pairs, needs 300" in text.stdout, text.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("file_a,file_b,same\na.jpg,b.jpg,yes\na.jpg,c.jpg,maybe\n", "line 3: same is 'maybe'; expected 1 (same person) or 0"),
+    ("file_a,file_b,same\na.jpg,b.jpg,1\na.jpg\n", "line 3: expected file_a, file_b and same, found a short row"),
+])
+def test_evaluate_refuses_bad_pairs_files_with_the_line(tmp_path, data, content, message):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(content)
+    res = run("evaluate", pairs, "--root", data)
+    assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+TOOLS_DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "tools" / "data"
+
+
+def test_calibrate_on_the_bundled_photos_states_only_what_the_pairs_back(tmp_path):
+    out = tmp_path / "cal.yaml"
+    res = run("calibrate", TOOLS_DATA / "index.csv", "--root", TOOLS_DATA / "images", "--conditions", "clean,night", "--out", out, "--json")
+    assert res.returncode == 0, res.stderr
+    cal = json.loads(res.stdout)
+    n = min(cal["impostor_pairs"].values())
+    assert cal["identities"] == 24 and n > 500
+    assert min(p["far"] for p in cal["points"]) >= 3 / n * 0.9  # never a rate below what the pairs can back
+    for p in cal["points"]:
+        assert p["upper"] <= p["far"] * 1.001
+    from edge.calibration import load_calibration
+
+    assert load_calibration(out).points[0].threshold == cal["points"][0]["threshold"]
+    text = run("calibrate", TOOLS_DATA / "index.csv", "--root", TOOLS_DATA / "images", "--conditions", "clean")
+    assert "lowest rate these pairs can back" in text.stdout, text.stderr
+
+
+def test_identification_rates_against_gallery_size():
+    res = run("evaluate", "--identification", TOOLS_DATA / "index.csv", "--root", TOOLS_DATA / "images", "--sizes", "1,5,all",
+              "--draws", "5", "--uncorrected", "--json")
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    corrected = [r for r in rows if r["corrected"] and r["purpose"] == "announce"]
+    assert [r["people"] for r in corrected] == [1, 5, 10]  # 11 identities have 2+ photos: at most 10 enrolled, one left a stranger
+    for r in corrected:
+        assert r["non_mated"] > 0 and r["mated"] > 0 and 0 <= r["fpir"] <= 1 and 0 <= r["fnir"] <= 1
+    # the threshold grows with the gallery when corrected, and stays put when not
+    assert corrected[0]["threshold"] < corrected[2]["threshold"]
+    flat = [r for r in rows if not r["corrected"] and r["purpose"] == "announce"]
+    assert len({r["threshold"] for r in flat}) == 1
+    door = [r for r in rows if r["corrected"] and r["purpose"] == "door"]
+    assert all(d["threshold"] > a["threshold"] for d, a in zip(door, corrected, strict=True))
 
 
 def test_enroll_and_persons(tmp_path, data):

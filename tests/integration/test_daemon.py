@@ -73,15 +73,19 @@ def test_clip_gives_one_match_per_visit_and_the_contract_over_mqtt(tmp_path, bro
     time.sleep(0.3)
     listener.close()
     got = listener.events()
-    # one match per visit, right names, in order; Lin's second shot is within the cooldown
-    assert summary(got) == [("match", LIN), ("match", ALEX), ("unknown", None)]
+    # one match per visit, right names, in order; Lin's second shot is within the cooldown. The audience
+    # member cut by the frame's right edge gives no decision: half of the crop is outside the frame and
+    # the embedder finds no face in it (norm 5.4-6.6 < min_norm 7.0)
+    assert summary(got) == [("match", LIN), ("match", ALEX)]
     assert [e["event_id"] for e in got] == [e["event_id"] for e in produced]
     for e in got:
         assert set(e) == {"event_id", "type", "person", "similarity", "timestamp", "device_id", "track_id", "box"}
         assert e["device_id"] == "demo" and e["timestamp"].endswith("Z") and len(e["box"]) == 4
-    assert got[0]["similarity"] > 0.5 and 0.31 < got[1]["similarity"] < got[0]["similarity"]
-    assert got[2]["similarity"] < 0.31  # the unknown face's best similarity stayed below the threshold
-    assert stats.frames == 275 and stats.events == {"match": 2, "unknown": 1}
+    points = json.loads(status_path(store).read_text())["operating_points"]
+    announce = next(p for p in points if p["purpose"] == "announce")
+    assert announce["templates"] == 3 and announce["target"] == 0.01 and announce["backed"]
+    assert got[0]["similarity"] > 0.5 and announce["threshold"] < got[1]["similarity"] < got[0]["similarity"]
+    assert stats.frames == 275 and stats.events == {"match": 2, "unknown": 0}
     # availability, retained discovery, retained state
     avail = [(p, r) for t, p, r in listener.messages if t == "edgeface/demo/availability"]
     assert avail[0][0] == b"online" and avail[-1][0] == b"offline"
@@ -101,7 +105,7 @@ def test_door_pose_gate_refuses_the_profile_only_pianist(tmp_path, templates, re
     store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
     cfg = config(tmp_path, store, **{"recognition.max_yaw_ratio": 0.6, "recognition.min_face_px": 40})
     _, _, events = run_collecting(cfg, drain_s=0)
-    assert summary(events) == [("match", LIN), ("unknown", None)]
+    assert summary(events) == [("match", LIN)]
 
 
 def test_an_unenrolled_face_gives_unknown_events_not_matches(tmp_path, templates, recognizer):
@@ -126,7 +130,7 @@ def test_attributes_image_and_embedding_only_when_configured(tmp_path, templates
 
 
 def test_broker_outage_mid_run_loses_nothing_and_keeps_order(tmp_path, broker, templates, recognizer):
-    """Real-time playback, no cooldown: four decisions spread over 9 s. The broker is stopped after
+    """Real-time playback, no cooldown: three decisions spread over 9 s. The broker is stopped after
     the first two were delivered and started again after the third was made: all four arrive, in
     order, each once (by event_id)."""
     store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
@@ -152,7 +156,7 @@ def test_broker_outage_mid_run_loses_nothing_and_keeps_order(tmp_path, broker, t
     got = listener.events()
     first_seen = list(dict.fromkeys(e["event_id"] for e in got))
     assert first_seen == [e["event_id"] for e in produced]
-    assert summary(produced) == [("match", LIN), ("match", ALEX), ("match", LIN), ("unknown", None)]
+    assert summary(produced) == [("match", LIN), ("match", ALEX), ("match", LIN)]
     with Store(store) as st:
         assert st.outbox_pending() == []
 
@@ -260,9 +264,11 @@ def test_door_relay_pulses_only_for_allowed_people(tmp_path, templates, recogniz
     factory = MockFactory()
     daemon, _, events = run_collecting(cfg, drain_s=0, door_pin_factory=factory)
     assert ("match", ALEX) in summary(events) and ("match", LIN) in summary(events)
-    assert daemon.door is not None and daemon.door.pulses == 1
+    # Lin's two shots are two tracks: each opens the door (the second, within the cooldown, is not
+    # announced again); Alex, matched as well, is not allowed at this door
+    assert daemon.door is not None and daemon.door.pulses == 2
     time.sleep(0.4)
-    assert [s.state for s in factory.pin(17).states] == [False, True, False]
+    assert [s.state for s in factory.pin(17).states] == [False, True, False, True, False]
 
 
 def test_store_of_another_model_is_refused_at_start(tmp_path, templates):
@@ -339,11 +345,11 @@ def test_demo_command_runs_the_bundled_default(tmp_path):
                         timeout=300, env=env)
     assert rc.returncode == 0, rc.stderr
     assert "match   Lin-Manuel Miranda" in rc.stdout and "match   Alex Lacamoire" in rc.stdout
-    assert "events {'match': 2, 'unknown': 1}" in rc.stdout
+    assert "events {'match': 2, 'unknown': 0}" in rc.stdout
     offline = subprocess.run([*EDGEFACE, "demo", "--no-broker"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert offline.returncode == 0, offline.stderr
     assert "no MQTT broker" in offline.stdout and "[outbox] match   Lin-Manuel Miranda" in offline.stdout
-    assert "waiting in outbox 3" in offline.stdout
+    assert "waiting in outbox 2" in offline.stdout
 
 
 def test_systemd_notify_protocol_ready_watchdog_stopping(tmp_path, templates, recognizer):

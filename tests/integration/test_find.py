@@ -43,20 +43,20 @@ def test_cache_is_reused_refreshed_and_tied_to_the_model(recognizer, gallery_dir
 
     def embed(p):
         calls.append(p.name)
-        return recognizer.represent(p)[0].embedding
+        return [r.embedding for r in recognizer.represent(p)]
 
     fp = recognizer.embedder.fingerprint
-    g, st = index_folder(gallery_dir, embed, fp, 128)
+    g, st = index_folder(gallery_dir, embed, fp, 128, 0.36)
     assert (st.embedded, st.reused, st.skipped) == (3, 0, ("nobody/wall.png",))
     assert (gallery_dir / CACHE_NAME).exists()
-    g2, st2 = index_folder(gallery_dir, embed, fp, 128)
+    g2, st2 = index_folder(gallery_dir, embed, fp, 128, 0.36)
     assert (st2.embedded, st2.reused) == (0, 3)  # nothing recomputed
     assert np.allclose(g.embeddings, g2.embeddings)
     shutil.copy(data / "face_recognition__obama2.jpg", gallery_dir / "obama" / "second.jpg")
-    _, st3 = index_folder(gallery_dir, embed, fp, 128)
+    _, st3 = index_folder(gallery_dir, embed, fp, 128, 0.36)
     assert (st3.embedded, st3.reused) == (1, 3)  # only the new photo
     calls.clear()
-    _, st4 = index_folder(gallery_dir, embed, "another-model", 128)
+    _, st4 = index_folder(gallery_dir, embed, "another-model", 128, 0.36)
     assert st4.embedded == 4 and "made by another embedder" in caplog.text
 
 
@@ -107,3 +107,27 @@ def test_gallery_file_can_be_searched_and_is_tied_to_the_model(recognizer, galle
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(EdgeFaceError, match="not an edgeface gallery file"):
         recognizer.find(data / "face_recognition__obama2.jpg", tmp_path / "junk.npz")
+
+
+def test_group_photo_in_a_gallery_folder_gives_only_the_matching_face(recognizer, tmp_path, data, caplog):
+    """A group photo does not silently become its folder's person: its one face that matches the
+    person's other photos is taken (with a warning); a folder with only a group photo gets nothing."""
+    import cv2
+
+    (tmp_path / "joe").mkdir()
+    shutil.copy(data / "face_recognition__biden.jpg", tmp_path / "joe" / "portrait.jpg")
+    a = cv2.imread(str(data / "face_recognition__knn_biden_biden2.jpg"))
+    b = cv2.imread(str(data / "face_recognition__obama.jpg"))
+    h = 600
+    group = np.hstack([cv2.resize(a, (int(a.shape[1] * h / a.shape[0]), h)), cv2.resize(b, (int(b.shape[1] * h / b.shape[0]), h))])
+    cv2.imwrite(str(tmp_path / "joe" / "with_barack.jpg"), group)
+    (tmp_path / "crowd").mkdir()
+    shutil.copy(data / "insightface__t1.jpg", tmp_path / "crowd" / "team.jpg")
+    with caplog.at_level("WARNING"):
+        g = recognizer.gallery(tmp_path)
+    assert sorted(g.identities) == ["joe", "joe"]  # the portrait, and Joe's face of the group photo; nothing for "crowd"
+    assert "with_barack.jpg shows 2 faces; took the one that matches joe" in caplog.text
+    assert "crowd/team.jpg skipped: it shows 6 faces" in caplog.text
+    joe_in_group = g.embeddings[[i for i, r in enumerate(g.identities) if r == "joe"]]
+    obama = recognizer.represent(data / "face_recognition__obama.jpg")[0].embedding
+    assert float((joe_in_group @ obama).max()) < 0.3  # Barack's face was not taken as Joe

@@ -66,6 +66,35 @@ def test_wrong_types_and_values_name_path_and_value(tmp_path):
     assert "device_id" in msg
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("recognition.announce_far", float("nan"), "recognition.announce_far"),
+    ("recognition.announce_far", 0, "greater than 0"),
+    ("recognition.announce_far", 1.5, "less than 1"),
+    ("recognition.cosine_threshold", -0.2, "greater than 0"),
+    ("recognition.cosine_threshold", float("nan"), "recognition.cosine_threshold"),
+    ("door.far", -1e-4, "greater than 0"),
+    ("door.cosine_threshold", 1.7, "less than or equal to 1"),
+    ("models.calibration", "/no/such/calibration.yaml", "write one with edgeface calibrate --out"),
+])
+def test_rates_and_raw_thresholds_are_validated(tmp_path, key, value, message):
+    from edge.config import apply_overrides
+
+    data = apply_overrides(_base(tmp_path), {key: value})
+    with pytest.raises(ConfigError) as e:
+        parse_config(data)
+    assert key in str(e.value) and message in str(e.value)
+
+
+def test_the_door_is_never_looser_than_announcing(tmp_path):
+    from edge.config import apply_overrides
+
+    cfg = parse_config(_base(tmp_path))
+    assert cfg.recognition.announce_far == 1e-4 and cfg.door.far == 1e-5  # the defaults
+    data = apply_overrides(_base(tmp_path), {"recognition.announce_far": 1e-3, "door.far": 1e-2})
+    with pytest.raises(ConfigError, match=r"door.far \(0.01\) must be at most recognition.announce_far \(0.001\)"):
+        parse_config(data)
+
+
 def test_missing_files_and_inconsistent_settings(tmp_path):
     data = _base(tmp_path)
     data["mqtt"]["tls"] = {"ca_file": str(tmp_path / "nope.pem")}
