@@ -7,6 +7,7 @@ encoded image, or a numpy array in OpenCV's BGR order (BGRA, grayscale and
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -106,6 +107,7 @@ class Recognizer:
         self._tiles = int(tiles)
         self._min_quality = min_face_quality
         self._calibration = calibration
+        self._warned_calibration = False
         self._lock = threading.RLock()
         self._cache: dict[str, object] = {}
 
@@ -147,32 +149,53 @@ class Recognizer:
     @property
     def pipeline_fingerprint(self) -> str:
         """sha256 of the detector and embedder model files together (what an embedding depends on)."""
-        return "+".join(find_manifest(self._names[r], self.models_dir).sha256 for r in ("detector", "embedder"))
+        return f"{self.detector_fingerprint}+{find_manifest(self._names['embedder'], self.models_dir).sha256}"
+
+    @functools.cached_property
+    def detector_fingerprint(self) -> str:
+        """sha256 of the detector model file (read from its manifest; the model is not loaded)."""
+        return find_manifest(self._names["detector"], self.models_dir).sha256
 
     @property
     def calibration(self) -> FarCalibration | None:
-        return self._calibration or self.embedder.calibration
+        """The false-accept calibration thresholds come from; None when there is none for this
+        detector + embedder (then the manifest's threshold is used and no rate is stated)."""
+        cal = self._calibration or self.embedder.calibration
+        if cal is None:
+            return None
+        if not cal.measured_with(self.detector_fingerprint):
+            if not self._warned_calibration:
+                log.warning("the false-accept calibration was measured with another detector than %s: no rate is stated for its "
+                            "thresholds; calibrate this pipeline with edgeface calibrate", self._names["detector"])
+                self._warned_calibration = True
+            return None
+        return cal
 
     @property
     def default_far(self) -> float:
         """The false-accept rate ``verify`` and ``find`` use unless told (the manifest's ``cosine_target_far``)."""
         return float(self.embedder.model.manifest.thresholds.get("cosine_target_far", 1e-3))
 
-    def operating_point(self, purpose: str, *, far: float | None = None, threshold: float | None = None, comparisons: int = 1) -> OperatingPoint:
+    def operating_point(self, purpose: str, *, far: float | None = None, threshold: float | None = None, comparisons: int = 1,
+                        visit_factor: float = 1.0) -> OperatingPoint:
         """The cosine threshold for a decision against ``comparisons`` templates: from the embedder's
-        false-accept calibration for rate ``far`` (per decision), or the raw ``threshold`` given."""
+        false-accept calibration for rate ``far`` (per decision), or the raw ``threshold`` given.
+        ``visit_factor``: how many times one comparison's chances a decision has (a video visit: see
+        :data:`edge.decide.VISIT_FACTOR`)."""
         cal = self.calibration
         if threshold is not None:
             t = float(threshold)
             if not -1.0 <= t <= 1.0:
                 raise ConfigError(f"threshold {threshold!r}: expected a cosine similarity between -1 and 1")
-            return cal.override(purpose, t, comparisons) if cal else OperatingPoint(purpose, None, comparisons, t, None, True, "cosine_threshold")
+            if cal:
+                return cal.override(purpose, t, comparisons, visit_factor)
+            return OperatingPoint(purpose, None, comparisons, t, None, True, "cosine_threshold", visit_factor)
         rate = self.default_far if far is None else float(far)
         if not 0.0 < rate < 1.0:
             raise ConfigError(f"far {far!r}: expected a false-accept rate between 0 and 1, e.g. 1e-3")
         if cal is None:  # a model without a calibration: its manifest threshold, stated as uncalibrated
-            return OperatingPoint(purpose, rate, comparisons, self.embedder.threshold, None, False, "manifest threshold")
-        return cal.operating_point(purpose, rate, comparisons)
+            return OperatingPoint(purpose, rate, comparisons, self.embedder.threshold, None, False, "manifest threshold", visit_factor)
+        return cal.operating_point(purpose, rate, comparisons, visit_factor)
 
     def _faces(self, image: Pixels) -> list[Face]:
         """Every detection that is a face (embedding norm at or above the floor), largest first."""

@@ -110,8 +110,9 @@ class Point:
 @dataclass(frozen=True)
 class OperatingPoint:
     """A threshold for one purpose (announce, door, verify). ``target`` is the rate asked for per
-    decision; with ``comparisons`` templates the per-comparison rate is target / comparisons.
-    ``bound`` is what the calibration guarantees for the decision (comparisons x the point's upper
+    decision; with ``comparisons`` templates, each decision a visit of up to ``visit_factor`` times
+    the chances of one comparison, the per-comparison rate is target / (comparisons x visit_factor).
+    ``bound`` is what the calibration guarantees for the decision (that product x the point's upper
     bound); ``backed`` is False when the calibration cannot go as low as asked and its strictest
     point is used instead (then bound > target). ``source``: "calibration" or "cosine_threshold"."""
 
@@ -122,11 +123,13 @@ class OperatingPoint:
     bound: float | None
     backed: bool
     source: str
+    visit_factor: float = 1.0
 
     def describe(self) -> str:
         rate = "not calibrated" if self.bound is None else f"false-accept bound {self.bound:.2g}"
         asked = "" if self.target is None else f" (asked {self.target:.2g}{'' if self.backed else ', NOT backed by the calibration'})"
-        return f"{self.purpose} at cosine {self.threshold:.4f}: {rate} per decision over {self.comparisons} template(s){asked}"
+        visit = f" x visit factor {self.visit_factor:g}" if self.visit_factor != 1.0 else ""
+        return f"{self.purpose} at cosine {self.threshold:.4f}: {rate} per decision over {self.comparisons} template(s){visit}{asked}"
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,12 @@ class FarCalibration:
     photos: int
     confidence: float = CONFIDENCE
     data: tuple[str, ...] = ()  # what the photos were (for the report)
+    detector: str = ""  # sha256 of the detector whose faces were measured ("": not recorded)
+
+    def measured_with(self, detector_sha256: str) -> bool:
+        """Whether these thresholds were measured on faces found by this detector (alignment, and so
+        every similarity, depends on its landmarks)."""
+        return not self.detector or self.detector == detector_sha256
 
     @property
     def lowest_far(self) -> float:
@@ -171,20 +180,22 @@ class FarCalibration:
         below = [p for p in self.points if p.threshold <= threshold]
         return min(p.far for p in below) if below else None
 
-    def operating_point(self, purpose: str, target: float, comparisons: int) -> OperatingPoint:
-        """The threshold that keeps a decision against ``comparisons`` templates at ``target``."""
+    def operating_point(self, purpose: str, target: float, comparisons: int, visit_factor: float = 1.0) -> OperatingPoint:
+        """The threshold that keeps a decision against ``comparisons`` templates at ``target``
+        (a visit's decision having ``visit_factor`` times the chances of one comparison)."""
         n = max(1, int(comparisons))
-        p = self.point_for(target / n)
+        trials = n * visit_factor
+        p = self.point_for(target / trials)
         if p is None:
             strictest = self.points[-1]
-            return OperatingPoint(purpose, target, n, strictest.threshold, n * strictest.far, False, "calibration")
-        return OperatingPoint(purpose, target, n, p.threshold, n * p.far, True, "calibration")
+            return OperatingPoint(purpose, target, n, strictest.threshold, trials * strictest.far, False, "calibration", visit_factor)
+        return OperatingPoint(purpose, target, n, p.threshold, trials * p.far, True, "calibration", visit_factor)
 
-    def override(self, purpose: str, threshold: float, comparisons: int) -> OperatingPoint:
+    def override(self, purpose: str, threshold: float, comparisons: int, visit_factor: float = 1.0) -> OperatingPoint:
         """An expert's raw cosine threshold, with the rate it gives where the calibration knows it."""
         n = max(1, int(comparisons))
         up = self.upper_at(threshold)
-        return OperatingPoint(purpose, None, n, float(threshold), None if up is None else n * up, True, "cosine_threshold")
+        return OperatingPoint(purpose, None, n, float(threshold), None if up is None else n * visit_factor * up, True, "cosine_threshold", visit_factor)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -197,6 +208,7 @@ class FarCalibration:
             "impostor_pairs": dict(self.pairs),
             "genuine_pairs": dict(self.genuine),
             "data": list(self.data),
+            "detector_sha256": self.detector,
             "points": [
                 {"far": p.far, "threshold": p.threshold, "condition": p.condition, "false_accepts": p.false_accepts,
                  "pairs": p.pairs, "upper": float(f"{p.upper:.3g}"), "tar": {k: round(v, 4) for k, v in p.tar.items()}}
@@ -213,7 +225,8 @@ class FarCalibration:
                 for p in d["points"]
             )
             cal = cls(points, {str(k): int(v) for k, v in d["impostor_pairs"].items()}, {str(k): int(v) for k, v in d["genuine_pairs"].items()},
-                      int(d["identities"]), int(d["photos"]), float(d["confidence"]), tuple(str(x) for x in d.get("data", ())))
+                      int(d["identities"]), int(d["photos"]), float(d["confidence"]), tuple(str(x) for x in d.get("data", ())),
+                      str(d.get("detector_sha256", "")))
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"{where}: the calibration section is malformed ({e!r}); recalibrate (edgeface calibrate)") from e
         if not points or any(a.far <= b.far or a.threshold > b.threshold for a, b in zip(points, points[1:], strict=False)):
@@ -230,6 +243,7 @@ def calibrate(
     confidence: float = CONFIDENCE,
     grid: tuple[float, ...] = GRID,
     data: tuple[str, ...] = (),
+    detector: str = "",
 ) -> FarCalibration:
     """Thresholds for every rate of ``grid`` that every condition's impostor scores can back.
 
@@ -262,7 +276,7 @@ def calibrate(
         n = min(len(v) for v in impostors.values())
         raise ConfigError(f"{n} impostor pairs cannot back even a false-accept rate of {grid[0]:g}; calibrate on more photos and identities")
     return FarCalibration(tuple(points), {c: len(v) for c, v in ordered.items()}, {c: len(v) for c, v in gen.items()},
-                          identities, photos, confidence, data)
+                          identities, photos, confidence, data, detector)
 
 
 def load_calibration(path: str | Path) -> FarCalibration:

@@ -196,14 +196,16 @@ def _evaluate_identification(args: argparse.Namespace) -> int:
     emb = _labelled(args, rec, conditions)
     names = {p.identity for p in emb.photos if p.identity}
     sizes = sorted({len(names) if v.strip() == "all" else int(v) for v in args.sizes.split(",")})
-    purposes = [("announce", args.far or 1e-2), ("door", args.door_far)]
+    from edge.config import DoorConfig, RecognitionConfig
+
+    purposes = [("announce", args.far or RecognitionConfig().announce_far), ("door", args.door_far or DoorConfig().far)]
     rows = []
     for cond in conditions:
         for purpose, far in purposes:
             for corrected in (True, False) if args.uncorrected else (True,):
                 point = functools.partial(_point, rec, purpose, far)
                 rows += [(cond, r) for r in identification(emb, sizes=sizes, templates=args.templates, draws=args.draws, probe_condition=cond,
-                                                           margin=args.margin, point=point, corrected=corrected)]
+                                                           margin=args.margin, point=point, corrected=corrected, unsure=_unsure(args.unsure))]
     if args.json:
         print(json.dumps(_round([{"condition": c, **r.__dict__, "fpir": r.fpir, "fnir": r.fnir, "fpir_upper": r.fpir_upper} for c, r in rows])))
         return 0
@@ -228,7 +230,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     emb = _labelled(args, rec, conditions)
     scores = pair_scores(emb, _unsure(args.unsure))
     cal = calibrate(scores.impostors, scores.genuines, identities=scores.identities, photos=scores.photos,
-                    data=tuple(str(Path(s)) for s in args.inputs))
+                    data=tuple(str(Path(s)) for s in args.inputs), detector=rec.detector_fingerprint)
     if args.out:
         save_calibration(args.out, cal, rec.embedder.fingerprint)
     if args.det:
@@ -506,16 +508,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="folder the file names are relative to (pairs: required; labels: default the CSV's folder)")
     p.add_argument("--det", type=Path, help="write the DET curve here (PNG)")
     p.add_argument("--far", type=float, help="verification: the false-accept rate to judge at (default 1e-3); identification: the announce rate "
-                                             "per stranger (default 1e-2)")
+                                             "per stranger (default: the daemon's, 1e-4)")
     p.add_argument("--threshold", type=float, help="verification: a raw cosine threshold instead of --far")
     p.add_argument("--identification", action="store_true", help="FPIR / FNIR against gallery size instead of pairs")
-    p.add_argument("--door-far", type=float, default=1e-4, help="identification: the door's rate per stranger (default 1e-4)")
+    p.add_argument("--door-far", type=float, help="identification: the door's rate per stranger (default: the daemon's, 1e-5)")
     p.add_argument("--sizes", default="1,5,all", help="identification: gallery sizes in people (default 1,5,all)")
     p.add_argument("--templates", type=int, default=1, help="identification: photos enrolled per person (default 1)")
     p.add_argument("--draws", type=int, default=20, help="identification: random galleries per size (default 20)")
     p.add_argument("--margin", type=float, default=0.0, help="identification: best must beat second-best person by this much")
     p.add_argument("--uncorrected", action="store_true", help="identification: also show thresholds not corrected for gallery size")
     p.add_argument("--conditions", default="clean", help="probe conditions, comma-separated: clean,night,motion,lowres (default clean)")
+    p.add_argument("--unsure", action="append", metavar="ID,ID,...", help="identification: identities that may be one person; repeatable")
     p.add_argument("--cache", type=Path, help="embedding cache file (.npz), reused while photos and models are unchanged")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)

@@ -29,7 +29,7 @@ from edge.api import Recognizer
 from edge.calibration import OperatingPoint, load_calibration
 from edge.camera import FrameSource, LiveSource, open_source
 from edge.config import DeviceConfig
-from edge.decide import DecisionPolicy, Thresholds
+from edge.decide import VISIT_FACTOR, DecisionPolicy, Thresholds
 from edge.domain import Detection, Pixels
 from edge.door import DoorRelay
 from edge.match import Gallery
@@ -123,6 +123,11 @@ class Daemon:
         self._last_person: str | None = None
         self._points: list[OperatingPoint] = []
 
+    @property
+    def operating_points(self) -> list[OperatingPoint]:
+        """The announce (and door) thresholds in use, for the gallery last loaded."""
+        return list(self._points)
+
     # --- building ------------------------------------------------------------------------------
 
     def _recognizer(self) -> Recognizer:
@@ -136,9 +141,9 @@ class Daemon:
         through the calibration, corrected for the number of templates (logged, and in the status)."""
         rc, door = self.cfg.recognition, self.cfg.door
         n = len(gallery)
-        points = [rec.operating_point("announce", far=rc.announce_far, threshold=rc.cosine_threshold, comparisons=n)]
+        points = [rec.operating_point("announce", far=rc.announce_far, threshold=rc.cosine_threshold, comparisons=n, visit_factor=VISIT_FACTOR)]
         if door.enabled:
-            points.append(rec.operating_point("door", far=door.far, threshold=door.cosine_threshold, comparisons=n))
+            points.append(rec.operating_point("door", far=door.far, threshold=door.cosine_threshold, comparisons=n, visit_factor=VISIT_FACTOR))
         for p in points:
             (log.info if p.backed else log.warning)("%s", p.describe())
         if door.enabled and points[1].threshold < points[0].threshold:
@@ -313,8 +318,8 @@ class Daemon:
                        "reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
                        "dropped_frames": src.dropped if isinstance(src, LiveSource) else 0},
             "present": self._state.get("present", []), "last_person": self._last_person,
-            "operating_points": [{"purpose": p.purpose, "target": p.target, "threshold": p.threshold, "bound": p.bound,
-                                  "backed": p.backed, "templates": p.comparisons, "source": p.source} for p in self._points],
+            "operating_points": [{"purpose": p.purpose, "target": p.target, "threshold": p.threshold, "bound": p.bound, "backed": p.backed,
+                                  "templates": p.comparisons, "visit_factor": p.visit_factor, "source": p.source} for p in self._points],
         }
 
     def _write_status(self, state: str) -> None:

@@ -170,6 +170,8 @@ def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int =
             end = time.time() + 5
             while time.time() < end and len(printer.events) < published:
                 time.sleep(0.05)
+        for point in daemon.operating_points:
+            print(f"decided with: {point.describe()}")
         with Store(store_path) as store:
             pending = store.outbox_pending(limit=1_000_000)
         if printer is None and pending:

@@ -186,11 +186,13 @@ def identification(
     margin: float = 0.0,
     seed: int = 0,
     corrected: bool = True,
+    unsure: Sequence[Sequence[str]] = (),
 ) -> list[IdentificationResult]:
-    """FPIR / FNIR for galleries of each size in ``sizes`` (people; at most the number of eligible
-    identities minus one, so that strangers remain), ``templates`` clean photos each, probes under
+    """FPIR / FNIR for galleries of each size in ``sizes`` (people; at most nine tenths of the eligible
+    identities, so that strangers remain in every draw), ``templates`` clean photos each, probes under
     ``probe_condition``. ``point(comparisons)`` gives the threshold for a gallery of that many
-    templates. ``margin``: the best person must beat the second best by this much."""
+    templates. ``margin``: the best person must beat the second best by this much. ``unsure``: groups
+    of identities that may be one person (a probe of one is never counted as a stranger to another)."""
     ident = np.array([p.identity or "" for p in emb.photos])
     ok_g = emb.found["clean"]
     ok_p = emb.found[probe_condition]
@@ -201,8 +203,9 @@ def identification(
     rng = np.random.default_rng(seed)
     sims_all = emb.vectors[probe_condition] @ emb.vectors["clean"].T  # probes x gallery photos
     out = []
+    most = len(eligible) - max(1, len(eligible) // 10)  # at least a tenth of the identities stay strangers in every draw
     for size in sizes:
-        k = min(int(size), len(eligible) - 1)
+        k = min(int(size), most)
         op = point(k * templates if corrected else 1)
         mated = non_mated = misses = wrong = fps = 0
         for _ in range(draws):
@@ -227,12 +230,16 @@ def identification(
             accept = (best >= op.threshold) & (best - second >= margin)
             who = people[order[:, 0]]
             enrolled = np.isin(ident[probes], people)
+            doubtful = np.zeros(len(probes), bool)
+            for group in unsure:
+                if np.isin(people, group).any():
+                    doubtful |= np.isin(ident[probes], group) & ~enrolled
             mated += int(enrolled.sum())
-            non_mated += int((~enrolled).sum())
+            non_mated += int((~enrolled & ~doubtful).sum())
             right = accept & (who == ident[probes])
             misses += int((enrolled & ~right).sum())
             wrong += int((enrolled & accept & ~right).sum())
-            fps += int((~enrolled & accept).sum())
+            fps += int((~enrolled & ~doubtful & accept).sum())
         out.append(IdentificationResult(k, templates, draws, op.purpose, op.target, op.threshold, op.bound, corrected,
                                         mated, non_mated, misses, wrong, fps))
     return out

@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         emb = raw.with_face_floor(floor)
         scores = pair_scores(emb, unsure)
         cal = calibrate(scores.impostors, scores.genuines, identities=scores.identities, photos=scores.photos,
-                        data=tuple(str(s["labels"]) for s in spec["sets"]))
+                        data=tuple(str(s["labels"]) for s in spec["sets"]), detector=rec.detector_fingerprint)
         hold = held_out(emb, unsure)
         for p in cal.points:
             if p.far in REPORTED:

@@ -117,7 +117,7 @@ def test_identification_rates_against_gallery_size():
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
     corrected = [r for r in rows if r["corrected"] and r["purpose"] == "announce"]
-    assert [r["people"] for r in corrected] == [1, 5, 10]  # 11 identities have 2+ photos: at most 10 enrolled, one left a stranger
+    assert [r["people"] for r in corrected] == [1, 5, 10]  # 11 identities have 2+ photos: at most 10 enrolled, one stays a stranger
     for r in corrected:
         assert r["non_mated"] > 0 and r["mated"] > 0 and 0 <= r["fpir"] <= 1 and 0 <= r["fnir"] <= 1
     # the threshold grows with the gallery when corrected, and stays put when not

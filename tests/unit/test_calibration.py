@@ -62,6 +62,8 @@ def test_operating_point_divides_the_rate_by_the_templates_and_says_when_it_cann
     far_too_many = cal.operating_point("door", 1e-4, 1000)  # 1e-7 per comparison: below what 500k pairs back
     assert not far_too_many.backed and far_too_many.threshold == cal.points[-1].threshold
     assert far_too_many.bound > 1e-4 and "NOT backed" in far_too_many.describe()
+    visit = cal.operating_point("announce", 1e-2, 50, visit_factor=2.0)  # 50 templates x a visit's 2x chances
+    assert visit.threshold == many.threshold and visit.bound == pytest.approx(many.bound)
     raw = cal.override("door", 0.99, 10)
     assert raw.source == "cosine_threshold" and raw.target is None and raw.bound is not None
 
