@@ -28,6 +28,7 @@ import yaml
 from numpy.typing import NDArray
 
 from edge.errors import ConfigError, ModelError
+from edge.yamlfile import read_yaml
 
 CONFIDENCE = 0.95
 #: Target rates the calibration records (per comparison): 10 steps per decade, 1e-1 down to what the data backs.
@@ -282,12 +283,7 @@ def calibrate(
 def load_calibration(path: str | Path) -> FarCalibration:
     """A calibration file written by ``edgeface calibrate --out`` (its ``calibration`` section)."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such calibration file; write one with edgeface calibrate --out {p}") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{p}: cannot read the calibration file: {e}") from e
+    raw = read_yaml(p, ConfigError, what="calibration file", missing=f"write one with edgeface calibrate --out {p}")
     section = raw.get("calibration") if isinstance(raw, dict) else None
     if not isinstance(section, dict):
         raise ConfigError(f"{p}: expected a YAML file with a calibration: section (edgeface calibrate --out), found {type(raw).__name__}")

@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
+from edge.yamlfile import read_yaml
 
 
 class _Strict(BaseModel):
@@ -209,12 +209,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> DeviceConfig:
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DeviceConfig:
     """Read a YAML device config; ``overrides`` maps dotted key paths (``mqtt.port``) to values."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such config file; start from one in firmware_configs/") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    data = read_yaml(p, ConfigError, what="config file", missing="start from one in firmware_configs/")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of settings at the top level, found {type(data).__name__}")
     return parse_config(apply_overrides(data, overrides or {}), str(p))

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from edge.errors import ModelError
+from edge.yamlfile import read_yaml
 
 SCHEMA = 1
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -94,12 +93,7 @@ def load_manifest(path: str | Path) -> Manifest:
     p = Path(path)
     if p.is_dir():
         p = p / "manifest.yaml"
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{p}: no model manifest here; expected models/<name>/manifest.yaml") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ModelError(f"{p}: cannot read model manifest: {e}") from e
+    raw = read_yaml(p, ModelError, what="model manifest", missing="expected models/<name>/manifest.yaml")
     if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
         found = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
         raise ModelError(f"{p}: expected a manifest with schema: {SCHEMA}, found {found!r}")

@@ -37,7 +37,7 @@ def test_not_a_tflite_file(model_copy):
 
 
 def test_missing_and_malformed_manifests(tmp_path, model_copy):
-    with pytest.raises(ModelError, match="no model manifest"):
+    with pytest.raises(ModelError, match="no such model manifest; expected models/<name>/manifest.yaml"):
         load_manifest(tmp_path / "nothing")
     (model_copy / "manifest.yaml").write_text("schema: 99\n")
     with pytest.raises(ModelError, match="expected a manifest with schema: 1, found 99"):
