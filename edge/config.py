@@ -62,11 +62,14 @@ class DecisionConfig(_Strict):
     cooldown_s: float = Field(30.0, ge=0)
     unknown_after_frames: int = Field(15, ge=1)
     margin: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description="the best person's similarity must beat the second best by this much")
+    max_frames: int = Field(40, ge=1, le=1000, description="a track is decided on its first N good frames (the visit factor was measured on 40)")
 
     @model_validator(mode="after")
     def _hits_fit_window(self) -> DecisionConfig:
         if self.min_hits > self.window_frames:
             raise ValueError(f"min_hits ({self.min_hits}) cannot exceed window_frames ({self.window_frames})")
+        if self.unknown_after_frames > self.max_frames:
+            raise ValueError(f"unknown_after_frames ({self.unknown_after_frames}) cannot exceed max_frames ({self.max_frames})")
         return self
 
 

@@ -12,7 +12,8 @@ The door is a separate, stricter decision: a match of a person who may open the 
 (``door_people``) whose mean embedding also reaches the door threshold (and K of N at it)
 gives ``door=True`` on the match, or a ``door`` decision (no new announcement) when it is
 reached later in the track (the person came closer) or within the cooldown. A track becomes ``unknown`` (once) after ``unknown_after_frames`` good
-frames without a match. A person matched within the last ``cooldown_s`` seconds (counted from
+frames without a match, and is decided on its first ``max_frames`` good frames only: that is the
+visit length :data:`VISIT_FACTOR` was measured on (a longer track would give a stranger more chances). A person matched within the last ``cooldown_s`` seconds (counted from
 the last frame that confirmed them, so someone lingering stays quiet) produces no new match
 event. Pure logic: time comes from frame timestamps; the gallery is reached through ``Scorer``.
 """
@@ -47,6 +48,7 @@ class DecisionPolicy:
     cooldown_s: float = 30.0
     unknown_after_frames: int = 15
     margin: float = 0.0
+    max_frames: int = 40  # a track is decided on its first max_frames good frames (the visits VISIT_FACTOR was measured on)
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,15 @@ class Decider:
         return t.matched if t else None
 
     def settled(self, track_id: int) -> bool:
-        """Whether more frames of this track cannot change anything (matched, and the door is
-        done or not in question): the pipeline stops embedding it."""
+        """Whether more frames of this track cannot change anything (its ``max_frames`` good
+        frames were decided on, or it is matched and the door is done or not in question): the
+        pipeline stops embedding it."""
         t = self._tracks.get(track_id)
-        if t is None or t.matched is None:
+        if t is None:
+            return False
+        if t.good_frames >= self.policy.max_frames:
+            return True
+        if t.matched is None:
             return False
         return t.door_done or self.thresholds.door is None or t.matched not in self.door_people
 
@@ -129,6 +136,8 @@ class Decider:
         p = self.policy
         th = self.thresholds
         t = self._tracks.setdefault(track_id, _TrackState(deque(maxlen=p.window_frames)))
+        if t.good_frames >= p.max_frames:
+            return None  # decided on enough frames: more would give a stranger more chances than were measured
         who, sim, lead = _best(hits)
         hit = who if sim is not None and sim >= th.announce and lead >= p.margin else None
         t.frames.append((embedding, hit, -1.0 if sim is None else sim))
@@ -185,3 +194,4 @@ class Decider:
             t.matched = None
             t.door_done = False
             t.frames.clear()
+            t.good_frames = 0

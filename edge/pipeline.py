@@ -1,11 +1,10 @@
 """Per frame: detect -> track -> align -> quality gates -> embed -> face-ness -> match -> decide.
 
 No I/O and no threads: the daemon feeds frames and acts on the decisions. Work is skipped
-where it cannot change a decision: faces that fail a quality gate are not embedded, a track
-already settled (matched, and the door done or not in question) is not embedded again, and a
-track already reported as unknown is re-checked only every ``recheck_every`` good frames (it
-may still turn into a match). A face whose embedding says it is not a face (norm below the
-embedder's ``min_norm``: an animal, an object) counts as a failed gate.
+where it cannot change a decision: faces that fail a quality gate are not embedded, and a
+track already settled (matched, and the door done or not in question; or decided on its
+``max_frames`` good frames) is not embedded again. A face whose embedding says it is not a face
+(norm below the embedder's ``min_norm``: an animal, an object) counts as a failed gate.
 """
 
 from __future__ import annotations
@@ -78,7 +77,6 @@ class Pipeline:
         policy: DecisionPolicy | None = None,
         door_people: frozenset[str] = frozenset(),
         attributes: AttributeFn | None = None,
-        recheck_every: int = 5,
         track_max_age_s: float = 1.0,
     ):
         """``thresholds``: for ``gallery`` (they depend on its size, see :meth:`set_gallery`);
@@ -87,10 +85,8 @@ class Pipeline:
         self.embedder = embedder
         self.gates = gates or QualityGates()
         self.attributes = attributes
-        self.recheck_every = recheck_every
         self.tracker = IoUTracker(max_age_s=track_max_age_s)
         self.decider = Decider(policy or DecisionPolicy(), thresholds, frozenset(door_people))
-        self._good: dict[int, int] = {}
         self.gallery = gallery
         self.set_gallery(gallery, thresholds)
 
@@ -116,8 +112,6 @@ class Pipeline:
         t_detect = time.perf_counter() - t0
         ids, ended = self.tracker.update([d.box for d in detections], frame.timestamp)
         self.decider.end(ended)
-        for tid in ended:
-            self._good.pop(tid, None)
         t_align = t_embed = t_match = 0.0
         faces: list[FaceResult] = []
         decided: list[Decided] = []
@@ -129,10 +123,6 @@ class Pipeline:
             matched = self.decider.matched(tid)
             if not quality.ok or self.decider.settled(tid):
                 faces.append(FaceResult(tid, det, quality, matched, None, matched is not None))
-                continue
-            good = self._good[tid] = self._good.get(tid, 0) + 1
-            if self.decider.unknown_sent(tid) and good % self.recheck_every:
-                faces.append(FaceResult(tid, det, quality, None, None))
                 continue
             t2 = time.perf_counter()
             emb = self.embedder.embed(crop)

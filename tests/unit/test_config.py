@@ -85,6 +85,14 @@ def test_rates_and_raw_thresholds_are_validated(tmp_path, key, value, message):
     assert key in str(e.value) and message in str(e.value)
 
 
+def test_a_track_must_be_able_to_become_unknown(tmp_path):
+    from edge.config import apply_overrides
+
+    data = apply_overrides(_base(tmp_path), {"recognition.decision.max_frames": 10, "recognition.decision.unknown_after_frames": 15})
+    with pytest.raises(ConfigError, match=r"unknown_after_frames \(15\) cannot exceed max_frames \(10\)"):
+        parse_config(data)
+
+
 def test_the_door_is_never_looser_than_announcing(tmp_path):
     from edge.config import apply_overrides
 

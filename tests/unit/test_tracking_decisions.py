@@ -179,3 +179,14 @@ def test_enrolment_gates_each_refuse_their_problem():
     assert "tilted 30 degrees" in problem(det(tilted), sharp, good, shape, g)
     assert "turned away" in problem(det(PROFILE), sharp, good, shape, g)
     assert "blurred" in problem(det(), np.full((112, 112, 3), 128, np.uint8), good, shape, g)
+
+
+def test_a_track_is_decided_on_its_first_max_frames_good_frames_only():
+    """Later frames would give a stranger more chances than the visit factor was measured for."""
+    d = decider(window_frames=5, min_hits=3, unknown_after_frames=10, max_frames=20)
+    out = [see(d, 1, A, i * 0.1, face(alice=0.1)) for i in range(20)]
+    assert [o.type for o in out if o] == ["unknown"] and d.settled(1)
+    assert all(see(d, 1, A, 2 + i * 0.1, face(alice=0.8)) is None for i in range(10))  # too late for this track
+    d.reset_matches()  # the gallery changed: the track is decided afresh
+    assert not d.settled(1)
+    assert [o.type for o in (see(d, 1, A, 5 + i * 0.1, face(alice=0.8)) for i in range(5)) if o] == ["match"]
