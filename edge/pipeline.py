@@ -45,7 +45,7 @@ class Decided:
     only when configured) and attributes (when enabled)."""
 
     decision: Decision
-    crop: Pixels
+    crop: Pixels  # the aligned face in BGR order (for an image), whatever order the embedder takes
     embedding: NDArray[np.float32] | None
     attributes: dict[str, Any] | None
 
@@ -141,6 +141,7 @@ class Pipeline:
             faces.append(FaceResult(tid, det, quality, confirmed or person, similarity, confirmed is not None))
             if decision is not None:
                 attrs = self.attributes(frame.image, det) if self.attributes and decision.type != "door" else None
-                decided.append(Decided(decision, crop, emb.vector, attrs))
+                bgr = np.ascontiguousarray(crop[:, :, ::-1]) if self.embedder.preprocess.get("colour") == "RGB" else crop
+                decided.append(Decided(decision, bgr, emb.vector, attrs))
         timings = {"detect": t_detect * 1e3, "align": t_align * 1e3, "embed": t_embed * 1e3, "match": t_match * 1e3}
         return FrameResult(frame.index, frame.timestamp, tuple(faces), tuple(decided), timings, tuple(ended))

@@ -127,6 +127,13 @@ def test_attributes_image_and_embedding_only_when_configured(tmp_path, templates
     e = next(e for e in events if e["type"] == "match")
     assert set(e["attributes"]) == {"age", "gender", "gender_confidence", "emotion"} and 10 < e["attributes"]["age"] < 70
     assert len(e["embedding"]) == 128 and len(e["image_jpeg_b64"]) > 1000
+    import base64
+
+    import cv2
+    import numpy as np
+
+    face = cv2.imdecode(np.frombuffer(base64.b64decode(e["image_jpeg_b64"]), np.uint8), cv2.IMREAD_COLOR)
+    assert face.shape == (112, 112, 3) and face[..., 2].mean() > face[..., 0].mean() + 10  # skin: more red than blue (not RGB as BGR)
 
 
 def test_broker_outage_mid_run_loses_nothing_and_keeps_order(tmp_path, broker, templates, recognizer):
