@@ -4,9 +4,8 @@ A track is a ``match`` for a person when, of its last ``window_frames`` good-qua
 (1) at least ``min_hits`` had that person as their best gallery match at or above the announce
 threshold (K of N), and (2) the mean of those frames' embeddings matches that person at or above
 the same threshold, by at least ``margin`` over the second-best person. Measured on 800
-synthetic visits (10 frames each, README "Decisions"): this keeps a stranger's chance of a
-match at the per-comparison rate the threshold was calibrated for (taking any single frame
-would triple it) and accepts more genuine visits than one frame does.
+synthetic visits (README "Decisions"): a stranger's visit then passes about twice as often as
+one photo pair at the same threshold (see :data:`VISIT_FACTOR`; any single frame: 4.5-7.5x).
 
 The door is a separate, stricter decision: a match of a person who may open the door
 (``door_people``) whose mean embedding also reaches the door threshold (and K of N at it)
@@ -35,10 +34,13 @@ from edge.match import Match
 #: embedding -> the two best people (best template each), best first; [] with an empty gallery.
 Scorer = Callable[[NDArray[np.float32]], list[Match]]
 
-#: A visit is decided over sliding windows, each a chance for a stranger: measured on 497 synthetic
-#: 40-frame visits (README "Decisions"), a stranger's visit passed at a threshold about twice as often
-#: (1.5-2.0x) as one photo pair did (any single frame: 5-7x). The daemon divides its per-visit rates by this.
-VISIT_FACTOR = 2.0
+#: A visit is decided over sliding windows, each a chance for a stranger. Measured with
+#: ``python -m tools.visits --visits 1500`` (1,494 synthetic 40-frame visits, 2.2 million stranger
+#: comparisons): with this module's rule a stranger's visit passed 1.8x as often as one photo pair
+#: at the thresholds for 1e-3 and 1e-4 per comparison, and 2.6x at the one for 1e-5 (47 visits
+#: against 18 pairs); deciding on any single frame: 4.5-7.5x. The daemon divides its per-visit rates
+#: by 3, and decides a track on its first ``max_frames`` (40) good frames, the length measured.
+VISIT_FACTOR = 3.0
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ grows from 80 to 200 px in a 640x480 frame, sways, with sensor noise and JPEG co
 household enrolled on the door unit (firmware_configs/rpi4-cpu.yaml, its announce and door rates
 as shipped) is six people with 11 templates, Jolie among them. Measured while writing this test:
 the clip's 10-frame mean embeddings reach 0.49 against Jolie's template; the unit announces at
-0.50 (1e-4 per visit over 11 templates) and opens the door at 0.53. Enrolled, Kate is matched and
-let in.
+0.5187 (1e-4 per visit over 11 templates and the visit factor) and opens the door at 0.5302.
+Enrolled, Kate is matched and let in.
 """
 
 from __future__ import annotations
