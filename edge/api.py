@@ -197,32 +197,33 @@ class Recognizer:
             return OperatingPoint(purpose, rate, comparisons, self.embedder.threshold, None, False, "manifest threshold", visit_factor)
         return cal.operating_point(purpose, rate, comparisons, visit_factor)
 
+    def _detections(self, image: Pixels, limit: int | None = None) -> list[Face]:
+        """Every detection (or the ``limit`` largest), largest first, aligned and embedded, face or not."""
+        with self._lock:
+            dets = sorted(self.detector.detect(image), key=lambda d: -d.box.area)[:limit]
+            out = []
+            for d in dets:
+                crop = self.embedder.crop(image, d)
+                out.append(Face(d.box.as_tuple(), d.landmarks, d.score, crop, d, self.embedder.embed(crop)))
+        return out
+
+    def _is_face(self, face: Face) -> bool:
+        floor = self.embedder.min_norm if self._min_quality is None else float(self._min_quality)
+        if face.embedding.norm >= floor:
+            return True
+        log.debug("detection %s (score %.2f) is not a face: embedding norm %.2f < %.2f", face.box, face.score, face.embedding.norm, floor)
+        return False
+
     def _faces(self, image: Pixels) -> list[Face]:
         """Every detection that is a face (embedding norm at or above the floor), largest first."""
-        floor = self.embedder.min_norm if self._min_quality is None else float(self._min_quality)
-        with self._lock:
-            out = []
-            for d in sorted(self.detector.detect(image), key=lambda d: -d.box.area):
-                crop = self.embedder.crop(image, d)
-                e = self.embedder.embed(crop)
-                if e.norm >= floor:
-                    out.append(Face(d.box.as_tuple(), d.landmarks, d.score, crop, d, e))
-                else:
-                    log.debug("detection %s (score %.2f) is not a face: embedding norm %.2f < %.2f", d.box.as_tuple(), d.score, e.norm, floor)
-        return out
+        return [f for f in self._detections(image) if self._is_face(f)]
 
     def largest_detection(self, img: ImageInput) -> Face | None:
         """The largest detection, face or not (its ``embedding.norm`` says how face-like it is);
         None when nothing is detected. For calibration and evaluation of labelled photos, whose
         label belongs to the main subject: a smaller face must not stand in for it."""
-        image = load_image(img)
-        with self._lock:
-            dets = self.detector.detect(image)
-            if not dets:
-                return None
-            d = max(dets, key=lambda d: d.box.area)
-            crop = self.embedder.crop(image, d)
-            return Face(d.box.as_tuple(), d.landmarks, d.score, crop, d, self.embedder.embed(crop))
+        found = self._detections(load_image(img), limit=1)
+        return found[0] if found else None
 
     def extract_faces(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Face]:
         """Faces in ``img``, largest first. Raises :class:`NoFaceError` when there is
@@ -301,9 +302,10 @@ class Recognizer:
                 image = load_image(img)
             except ImageError as e:
                 raise EnrollmentError(f"{label}: {e}") from e
-            faces = self._faces(image)
+            detections = self._detections(image)
+            faces = [f for f in detections if self._is_face(f)]
             if not faces:
-                largest = self.largest_detection(image)  # something was detected, but not a face: say why
+                largest = detections[0] if detections else None  # something was detected, but not a face: say why
                 why = enrol.problem(largest.detection, largest.crop, largest.embedding, image.shape, g) if largest else None
                 raise EnrollmentError(f"{label}: expected exactly one face to enrol, found no face" + (f" ({why})" if why else "")
                                       + "; use a photo of this person alone")
