@@ -225,6 +225,11 @@ class Recognizer:
         found = self._detections(load_image(img), limit=1)
         return found[0] if found else None
 
+    def largest_embedding(self, img: ImageInput) -> Embedding | None:
+        """The embedding of the largest detection, face or not (see :meth:`largest_detection`)."""
+        face = self.largest_detection(img)
+        return face.embedding if face else None
+
     def extract_faces(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Face]:
         """Faces in ``img``, largest first. Raises :class:`NoFaceError` when there is
         none, unless ``enforce_detection=False`` (then returns an empty list)."""

@@ -125,11 +125,7 @@ def _labelled(args: argparse.Namespace, rec: Any, conditions: list[str]) -> Any:
         raise EdgeFaceError("--root applies to one labels file; give one, or leave --root out (each CSV's folder is its root)")
     photos = [p for src in args.inputs for p in read_set(src, args.root)]
 
-    def embed(img: Any) -> Any:
-        face = rec.largest_detection(img)
-        return face.embedding if face else None
-
-    emb = embed_set(photos, embed, conditions=conditions, fingerprint=rec.pipeline_fingerprint,
+    emb = embed_set(photos, rec.largest_embedding, conditions=conditions, fingerprint=rec.pipeline_fingerprint,
                     cache=args.cache, progress=_progress(f"embedding {len(photos)} photos x {len(conditions)} condition(s)"))
     return emb.with_face_floor(rec.embedder.min_norm)
 

@@ -107,6 +107,17 @@ class Embedded:
     found: dict[str, NDArray[np.bool_]]
     norms: dict[str, NDArray[np.float32]]
 
+    @classmethod
+    def from_rows(cls, photos: Sequence[Photo], rows: dict[str, list[Embedding | None]]) -> Embedded:
+        """From one embedding (or None: no face) per photo and condition."""
+        dim = next((len(e.vector) for r in rows.values() for e in r if e is not None), 0)
+        if not dim:
+            raise EdgeFaceError("no face was found in any photo; check the paths (--root) and the photos")
+        vectors = {c: np.stack([e.vector if e is not None else np.zeros(dim, np.float32) for e in r]).astype(np.float32) for c, r in rows.items()}
+        found = {c: np.array([e is not None for e in r]) for c, r in rows.items()}
+        norms = {c: np.array([e.norm if e is not None else 0.0 for e in r], np.float32) for c, r in rows.items()}
+        return cls(tuple(photos), vectors, found, norms)
+
     def no_face(self, condition: str) -> list[Path]:
         return [p.path for p, ok in zip(self.photos, self.found[condition], strict=True) if not ok]
 
@@ -159,18 +170,13 @@ def embed_set(photos: Sequence[Photo], embed: EmbedFn, *, conditions: Iterable[s
             rows[c].append(embed(DOOR_CONDITIONS[c](image, rng)))
         if progress:
             progress(n, len(photos))
-    dim = next((len(v.vector) for r in rows.values() for v in r if v is not None), 0)
-    if not dim:
-        raise EdgeFaceError("no face was found in any photo; check the paths (--root) and the photos")
-    vectors = {c: np.stack([v.vector if v is not None else np.zeros(dim, np.float32) for v in r]).astype(np.float32) for c, r in rows.items()}
-    found = {c: np.array([v is not None for v in r]) for c, r in rows.items()}
-    norms = {c: np.array([v.norm if v is not None else 0.0 for v in r], np.float32) for c, r in rows.items()}
+    emb = Embedded.from_rows(photos, rows)
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, Any] = {"key": np.array(key), **{f"v_{c}": v for c, v in vectors.items()}, **{f"f_{c}": f for c, f in found.items()},
-                                  **{f"n_{c}": n for c, n in norms.items()}}
+        arrays: dict[str, Any] = {"key": np.array(key), **{f"v_{c}": v for c, v in emb.vectors.items()},
+                                  **{f"f_{c}": f for c, f in emb.found.items()}, **{f"n_{c}": n for c, n in emb.norms.items()}}
         np.savez(cache, **arrays)
-    return Embedded(tuple(photos), vectors, found, norms)
+    return emb
 
 
 @dataclass(frozen=True)

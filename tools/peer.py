@@ -81,20 +81,12 @@ def embed_both(photos: list[Any], rec: Recognizer, peer: OpenCVPipeline, conditi
         image = load_image(p.path)
         for c in conditions:
             img = DOOR_CONDITIONS[c](image, rng)  # the same degraded image for both
-            face = rec.largest_detection(img)
-            ours[c].append(face.embedding if face else None)
+            ours[c].append(rec.largest_embedding(img))
             theirs[c].append(peer.largest(img))
         if n % 200 == 0 or n == len(photos):
             log.info("embedded %d of %d photos with both pipelines", n, len(photos))
 
-    def pack(rows: dict[str, list[Embedding | None]]) -> Embedded:
-        dim = next(len(e.vector) for r in rows.values() for e in r if e is not None)
-        vec = {c: np.stack([e.vector if e else np.zeros(dim, np.float32) for e in r]) for c, r in rows.items()}
-        found = {c: np.array([e is not None for e in r]) for c, r in rows.items()}
-        norms = {c: np.array([e.norm if e else 0.0 for e in r], np.float32) for c, r in rows.items()}
-        return Embedded(tuple(photos), vec, found, norms)
-
-    return pack(ours), pack(theirs)
+    return Embedded.from_rows(photos, ours), Embedded.from_rows(photos, theirs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,12 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         unsure = [list(g) for s in spec["sets"] for g in s.get("unsure", [])]
         photos = [p for s in spec["sets"] for p in read_set(REPO / s["labels"])]
         rec = Recognizer(models_dir=models, embedder=args.model, min_face_quality=0)
-
-        def embed(img: Any) -> Any:
-            face = rec.largest_detection(img)
-            return face.embedding if face else None
-
-        raw = embed_set(photos, embed, conditions=spec["conditions"], fingerprint=rec.pipeline_fingerprint,
+        raw = embed_set(photos, rec.largest_embedding, conditions=spec["conditions"], fingerprint=rec.pipeline_fingerprint,
                         cache=args.cache, progress=lambda n, t: None if n % 200 and n != t else log.info("embedded %d of %d photos", n, t))
         face = faceness(rec, raw, floor)
         if face["negatives_passing"]:
