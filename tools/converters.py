@@ -260,6 +260,10 @@ def _execute(
             env[out] = act[o.fusedActivationFunction](val(ins[0]) + val(ins[1]))
         elif name == "RELU":
             env[out] = tf.nn.relu(val(ins[0]))
+        elif name == "PRELU":
+            # Keras' PReLU form, relu(x) - alpha * relu(-x), which the TFLite converter fuses back into PRELU
+            x_in = val(ins[0])
+            env[out] = tf.nn.relu(x_in) + tf.constant(-consts[ins[1]]) * tf.nn.relu(-x_in)
         elif name == "PAD":
             env[out] = tf.pad(val(ins[0]), consts[ins[1]])
         elif name == "MAX_POOL_2D":
@@ -278,7 +282,7 @@ _TFL_DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 9: np.int
 
 
 def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -> FloatGraph:
-    """A float TFLite model (MediaPipe BlazeFace), rebuilt op by op as a TensorFlow function.
+    """A float TFLite model (MediaPipe BlazeFace, face mesh), rebuilt op by op as a TensorFlow function.
 
     The flatbuffer is read with TensorFlow's generated schema; fp16 weights are
     widened to fp32. Only the operators these models use are supported; any other
@@ -305,7 +309,7 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
         if name == "DEQUANTIZE" and ins[0] in consts:
             consts[out] = consts[ins[0]].astype(np.float32)
             continue
-        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RELU", "PAD", "MAX_POOL_2D", "RESHAPE", "CONCATENATION"):
+        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RELU", "PRELU", "PAD", "MAX_POOL_2D", "RESHAPE", "CONCATENATION"):
             raise ConversionError(f"{src.name}: operator {name} is not supported by the tflite_float converter; add it in tools/converters.py")
         steps.append((name, o, ins, out))
     notes: dict[str, Any] = {"fp16_weights_widened": True}
