@@ -224,6 +224,13 @@ def _equalize_separable(model: Any) -> int:
     return n
 
 
+def _dw1x1(x: Any, k: np.ndarray) -> Any:
+    """A 1x1 depthwise convolution (one weight per channel, zero bias): DEPTHWISE_CONV_2D in TFLite."""
+    import tensorflow as tf
+
+    return tf.nn.depthwise_conv2d(x, tf.constant(k.reshape(1, 1, -1, 1)), [1, 1, 1, 1], "VALID") + np.zeros(k.size, np.float32)
+
+
 def _execute(
     x: Any,
     steps: list[Step],
@@ -231,9 +238,11 @@ def _execute(
     in_idx: int,
     outputs: dict[str, int],
     given: dict[int, Any] | None = None,
+    prelu_depthwise: bool = False,
 ) -> tuple[dict[str, Any], dict[int, Any]]:
     """Run a TFLite op list (see :func:`tflite_float`) as TensorFlow ops on input ``x``; tensors
-    in ``given`` are taken as they are, not recomputed. Returns the outputs and every tensor."""
+    in ``given`` are taken as they are, not recomputed; ``prelu_depthwise``: PRELU built from 1x1
+    depthwise convolutions (XNNPACK runs no int8 PRELU). Returns the outputs and every tensor."""
     import tensorflow as tf
 
     act = {0: lambda v: v, 1: tf.nn.relu, 3: tf.nn.relu6}
@@ -261,9 +270,12 @@ def _execute(
         elif name == "RELU":
             env[out] = tf.nn.relu(val(ins[0]))
         elif name == "PRELU":
-            # Keras' PReLU form, relu(x) - alpha * relu(-x), which the TFLite converter fuses back into PRELU
-            x_in = val(ins[0])
-            env[out] = tf.nn.relu(x_in) + tf.constant(-consts[ins[1]]) * tf.nn.relu(-x_in)
+            x_in, alpha = val(ins[0]), consts[ins[1]].reshape(-1).astype(np.float32)
+            if prelu_depthwise:  # as tools/onnx_prep.prelu_as_depthwise: relu(DW_1 x) + DW_-a(relu(DW_-1 x))
+                pos = tf.nn.relu(_dw1x1(x_in, np.ones_like(alpha)))
+                env[out] = pos + _dw1x1(tf.nn.relu(_dw1x1(x_in, -np.ones_like(alpha))), -alpha)
+            else:  # Keras' PReLU form, relu(x) - alpha * relu(-x), which the TFLite converter fuses back into PRELU
+                env[out] = tf.nn.relu(x_in) + tf.constant(-alpha) * tf.nn.relu(-x_in)
         elif name == "PAD":
             env[out] = tf.pad(val(ins[0]), consts[ins[1]])
         elif name == "MAX_POOL_2D":
@@ -324,6 +336,16 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
         notes["heads_bounded"] = _bound_heads(steps, consts, dict(zip(out_names, g.outputs, strict=True)), ranges)
 
     outputs = dict(zip(out_names, (int(i) for i in g.outputs), strict=True))
+    prelu_dw = bool(build.get("prelu_as_depthwise"))
+    if prelu_dw:
+        notes["prelu_as_depthwise"] = sum(1 for st in steps if st[0] == "PRELU")
+        probe = tf.constant(_normalise_np(sample[:2].reshape(-1, h, w, c)[:1].astype(np.float32), norm))
+        plain = _execute(probe, steps, consts, in_idx, outputs)[0]
+        rewritten = _execute(probe, steps, consts, in_idx, outputs, prelu_depthwise=True)[0]
+        diff = max(float(np.abs(rewritten[k].numpy() - v.numpy()).max()) / max(1.0, float(np.abs(v.numpy()).max())) for k, v in plain.items())
+        if diff > 1e-4:
+            raise ConversionError(f"{src.name}: PRELU as depthwise convolutions changed the output (max relative diff {diff:.2e})")
+        notes["prelu_rewrite_max_rel_diff"] = float(f"{diff:.3g}")
     replicas = [consts]
     shared: list[set[int]] = []  # per replica after the first: tensors it takes from the first
     rep = build.get("replicas") or {}
@@ -339,7 +361,7 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
 
         def run_one(cs: dict[int, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
             xs = _normalise(tf.constant(x.reshape(1, h, w, c).astype(np.float32)), norm)
-            return {k: v.numpy() for k, v in _execute(xs, steps, cs, in_idx, outputs)[0].items()}
+            return {k: v.numpy() for k, v in _execute(xs, steps, cs, in_idx, outputs, prelu_depthwise=prelu_dw)[0].items()}
 
         diff = check_replicas(run_one, replicas, sample[:: max(1, len(sample) // 4)][:4])
         notes["replicas"] = {
@@ -352,10 +374,10 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
     def run(x: Any) -> dict[str, Any]:
         """The graph; with replicas, their outputs concatenated on axis 1 (the host averages them)."""
         xs = _normalise(x, norm)
-        first, env = _execute(xs, steps, consts, in_idx, outputs)
+        first, env = _execute(xs, steps, consts, in_idx, outputs, prelu_depthwise=prelu_dw)
         if len(replicas) == 1:
             return first
-        outs = [first] + [_execute(xs, steps, cs, in_idx, outputs, {t: env[t] for t in sh})[0] for cs, sh in zip(replicas[1:], shared, strict=True)]
+        outs = [first] + [_execute(xs, steps, cs, in_idx, outputs, {t: env[t] for t in sh}, prelu_dw)[0] for cs, sh in zip(replicas[1:], shared, strict=True)]
         return {n: tf.concat([o[n] for o in outs], axis=1) for n in out_names}
 
     fn = tf.function(run, input_signature=[tf.TensorSpec([1, h, w, c], tf.float32, name="pixels")])
