@@ -98,6 +98,7 @@ def _manifest(src: ModelSource, info: GraphInfo, file: str, data: bytes, pre: di
         "age": "softmax over 81 age classes and expectation in edge/attributes.py",
         "gender": "softmax in edge/attributes.py",
         "emotion": "softmax in edge/attributes.py",
+        "landmarks": "reshape to 468 x (x, y, z), sigmoid presence, and the crop's affine back to image pixels in edge/mesh.py",
     }[src.task]
     return {
         "schema": SCHEMA,
@@ -152,6 +153,8 @@ class Builder:
             pre = b["preprocess"]
             up = pre.get("max_upscale")
             return calibration.detector_inputs(h, w, split, variants, folder, colour, int(pre.get("pad", 0)), None if up is None else float(up))
+        if src.task == "landmarks":
+            return calibration.mesh_inputs(self.detector(), b["preprocess"], split, variants, folder)
         return calibration.face_inputs(self.detector(), _preprocess(b), split, variants, folder)
 
     def build(self, src: ModelSource, explicit: bool = False) -> None:
@@ -225,6 +228,8 @@ class Builder:
             self.plots[src.name] = res.plots
         elif src.task == "age":
             res = fidelity.age(model, run_f, hold)
+        elif src.task == "landmarks":
+            res = fidelity.landmarks(model, run_f, hold)
         else:
             res = fidelity.classifier(src.task, model, run_f, hold)
         man["fidelity"] = {

@@ -2,7 +2,8 @@
 
 Detector inputs are letterboxed frames (``edge.detect.letterbox``); every other
 model gets faces found by the freshly built int8 detector and aligned with
-``edge.align`` to that model's template, exactly as the device will do. Each
+``edge.align`` to that model's template (the face mesh: cropped with
+``edge.mesh.crop_for``), exactly as the device will do. Each
 image also yields degraded copies (dark, blur, noise, low resolution...) so
 ranges cover what a door camera sees at night or in motion.
 """
@@ -21,6 +22,7 @@ from edge.detect import Detector, letterbox
 from edge.domain import Pixels
 from edge.errors import ConversionError
 from edge.image import load_image
+from edge.mesh import crop_for
 from tools import dataset
 from tools.progress import progress
 
@@ -114,4 +116,17 @@ def face_inputs(
     if not out:
         where = folder or f"tools/data ({split})"
         raise ConversionError(f"{where}: the detector found no faces; calibration needs face photos")
+    return out
+
+
+def mesh_inputs(detector: Detector, preprocess: dict, split: str, variants: tuple[str, ...], folder: Path | None = None) -> list[tuple[str, Img]]:
+    """Face-mesh crops (RGB, ``edge.mesh.crop_for`` with the manifest's ``size`` and ``scale``) of
+    every face the device detector finds, as :func:`face_inputs`."""
+    size, scale = int(preprocess["size"]), float(preprocess["scale"])
+    out = []
+    for name, img in images(split, variants, folder):
+        for k, d in enumerate(detector.detect(img)):
+            out.append((f"{name}@{k}", crop_for(img, d, size, scale)[0]))
+    if not out:
+        raise ConversionError(f"{folder or f'tools/data ({split})'}: the detector found no faces; calibration needs face photos")
     return out

@@ -18,6 +18,7 @@ from edge.attributes import softmax
 from edge.detect import LetterboxDetector, box_ious
 from edge.domain import Pixels
 from edge.embed import l2_normalise
+from edge.mesh import decode, eye_openness, inter_ocular
 from edge.tensors import Model, pixels_to_input
 
 #: Bars an int8 model must meet before it is written to models/.
@@ -27,6 +28,7 @@ BARS = {
     "gender": {"top1_agreement": 0.97},
     "emotion": {"top1_agreement": 0.95},
     "age": {"mean_abs_diff_years": 1.5},
+    "landmarks": {"landmark_error_iod": 0.03, "presence_agreement": 0.98},
 }
 
 
@@ -178,3 +180,38 @@ def age(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixels]]) -
     d = np.abs(aq - af)
     metrics = {"crops": float(len(crops)), "mean_abs_diff_years": float(d.mean()), "max_abs_diff_years": float(d.max()), "mean_age_float": float(af.mean())}
     return _judge("age", metrics)
+
+
+def landmarks(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixels]]) -> Result:
+    """Face mesh: per crop, the mean distance (x, y) between int8 and float points over the 468
+    points / the float mesh's inter-ocular distance (outer eye corners 33, 263); agreement of
+    presence >= 0.5; and, not judged, the eye-openness (EAR) difference that blink cues rest on."""
+    dec = model.manifest.decoding
+    lm, pr = str(dec["landmarks"]), str(dec["presence"])
+    errors, agree, ear_diff, ear_float, pres_diff, pres_f = [], [], [], [], [], []
+    for _, c in crops:
+        q, f = int8_outputs(model, c), float_run(c)
+        pq, sq = decode(q[lm], q[pr])
+        pf, sf = decode(f[lm], f[pr])
+        iod = max(inter_ocular(pf), 1.0)
+        errors.append(float(np.linalg.norm(pq[:, :2] - pf[:, :2], axis=1).mean() / iod))
+        agree.append((sq >= 0.5) == (sf >= 0.5))
+        pres_diff.append(abs(sq - sf))
+        pres_f.append(sf >= 0.5)
+        ef = eye_openness(pf)
+        ear_float.append(ef)
+        ear_diff.append(abs(eye_openness(pq) - ef))
+    err, ed = np.asarray(errors), np.asarray(ear_diff)
+    metrics = {
+        "crops": float(len(crops)),
+        "landmark_error_iod": float(err.mean()),
+        "landmark_error_iod_p95": float(np.percentile(err, 95)),
+        "landmark_error_iod_max": float(err.max()),
+        "presence_agreement": float(np.mean(agree)),
+        "presence_float_share_present": float(np.mean(pres_f)),
+        "presence_mean_abs_diff": float(np.mean(pres_diff)),
+        "eye_openness_abs_diff": float(ed.mean()),
+        "eye_openness_abs_diff_p95": float(np.percentile(ed, 95)),
+        "eye_openness_float_mean": float(np.mean(ear_float)),
+    }
+    return _judge("landmarks", metrics)
