@@ -98,7 +98,8 @@ def _manifest(src: ModelSource, info: GraphInfo, file: str, data: bytes, pre: di
         "age": "softmax over 81 age classes and expectation in edge/attributes.py",
         "gender": "softmax in edge/attributes.py",
         "emotion": "softmax in edge/attributes.py",
-        "landmarks": "reshape to 468 x (x, y, z), sigmoid presence, and the crop's affine back to image pixels in edge/mesh.py",
+        "landmarks": "the mean of the int8 replicas' outputs (stacked on axis 1), reshape to 468 x (x, y, z), sigmoid "
+                     "presence, and the crop's affine back to image pixels in edge/mesh.py",
     }[src.task]
     return {
         "schema": SCHEMA,
