@@ -72,8 +72,10 @@ def test_rotated_photo_gives_the_same_mesh_mapped_back(data, mesh, yunet, angle)
 
 
 def test_open_eyes_have_an_open_eye_ratio(data, mesh, yunet):
-    img = load_image(data / OBAMA)
-    assert 0.18 < eye_openness(mesh.landmarks(img, _largest(yunet, img)).points) < 0.45
+    # Measured 0.181 (Obama, smiling: narrowed eyes; the float model 0.168) and 0.236 (Biden; float 0.232).
+    for name, low in ((OBAMA, 0.14), ("face_recognition__biden.jpg", 0.18)):
+        img = load_image(data / name)
+        assert low < eye_openness(mesh.landmarks(img, _largest(yunet, img)).points) < 0.45, name
 
 
 def test_presence_is_low_on_a_photo_without_a_face(data, mesh):
@@ -86,3 +88,10 @@ def test_presence_is_low_on_a_photo_without_a_face(data, mesh):
         lms = np.array([[x + 0.3 * s, y + 0.4 * s], [x + 0.7 * s, y + 0.4 * s], [x + 0.5 * s, y + 0.6 * s], [x + 0.35 * s, y + 0.8 * s], [x + 0.65 * s, y + 0.8 * s]], np.float32)
         m = mesh.landmarks(img, Detection(BBox(x, y, x + s, y + s), lms, 0.9))
         assert m.presence < 0.5, m.presence
+
+
+def test_a_model_that_is_not_a_face_mesh_is_refused(yunet):
+    from edge.errors import ModelError
+
+    with pytest.raises(ModelError, match="face-mesh manifest"):
+        FaceMesh(yunet.model)
