@@ -79,3 +79,13 @@ def test_stable_points_avoid_the_eyelids():
     lids = {i for eye in (RIGHT_EYE, LEFT_EYE) for i in eye[1:3] + eye[4:6]}
     assert not lids & set(STABLE_POINTS) and len(set(STABLE_POINTS)) == len(STABLE_POINTS)
     assert all(0 <= i < POINTS for i in STABLE_POINTS)
+
+
+def test_decode_averages_int8_replicas_stacked_on_axis_1():
+    from edge.mesh import decode
+
+    a = np.arange(POINTS * 3, dtype=np.float32)
+    stacked = np.stack([a, a + 2.0]).reshape(1, 2, 1, POINTS * 3)
+    pts, presence = decode(stacked, np.array([1.0, 3.0], np.float32).reshape(1, 2, 1, 1))
+    assert pts.shape == (POINTS, 3) and np.allclose(pts.reshape(-1), a + 1.0)
+    assert presence == pytest.approx(1.0 / (1.0 + np.exp(-2.0)))
