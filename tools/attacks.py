@@ -24,6 +24,7 @@ import functools
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -454,7 +455,9 @@ class Item:
     """One rendered attack (or a listed real reference) as written to ``index.jsonl``.
     ``homographies``: per frame, texture pixel -> camera pixel (row-major 3x3; for a bent sheet the
     tangent plane at its centre); ``corners``: the sheet's four corners (TL, TR, BR, BL) in the camera;
-    ``face_boxes``: the source's face box carried through the geometry (x1, y1, x2, y2) or None."""
+    ``face_boxes``: the source's face box carried through the geometry (x1, y1, x2, y2) or None;
+    ``media``: relative to the index's folder; ``detected_frames``: frames where the device detector
+    finds a face overlapping ``face_boxes`` (IoU >= 0.3)."""
 
     name: str
     kind: str
@@ -548,12 +551,12 @@ def render(kind: str, src: Source, background: Pixels, seed: int, *, frames: int
         probe = screen_material(src.frames[0], sp)
         scale, x0, y0 = screen_content_box(sp, (src.frames[0].shape[1], src.frames[0].shape[0]))
         portrait = src.frames[0].shape[0] > src.frames[0].shape[1]
-        content_w_m = float(rng.uniform(0.06, 0.075)) if portrait else float(rng.uniform(0.13, 0.22))
+        content_w_m = float(rng.uniform(0.06, 0.075)) if portrait else float(rng.uniform(0.17, 0.26))  # a phone upright, a tablet across
         width_m = content_w_m * probe.shape[1] / (sp.display_px * sp.pitch_px)
         sheet = Sheet(probe.shape[1], probe.shape[0], width_m)
         tex0 = probe
         params["screen"] = asdict(sp)
-        distance = (0.22, 0.45) if portrait else (0.35, 0.7)
+        distance = (0.22, 0.45) if portrait else (0.25, 0.45)
     motion = random_motion(rng, distance)
     params["motion"] = asdict(motion)
     params["sheet"] = asdict(sheet)
@@ -815,6 +818,8 @@ def generate(out: Path, sources: str, per_kind: int, seed: int, kinds: Sequence[
     pool = photos(sources)
     cache: dict[str, Source | None] = {}
     kept: list[Item] = references(frames, fps, raw)
+    for it in kept:
+        it.media = os.path.relpath(it.media, out)
     dropped: list[Item] = []
     todo = list(plan(kinds, per_kind, pool, seed))
     for n, (kind, item_seed, photo) in enumerate(todo, 1):
