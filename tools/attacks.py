@@ -702,8 +702,19 @@ def photo_source(p: Photo, detect: Detect) -> Source | None:
     img = load_image(p.path)
     if max(img.shape[:2]) < 400:  # ORL / Yale: detect on an upscaled copy, the print uses the same copy
         img, _ = fit_texture(img, 480)
-    box = largest(detect(img))
+    box = labelled_face(detect(img), img.shape[1], img.shape[0])
     return None if box is None else Source(p.label, p.identity, [img], [box])
+
+
+def labelled_face(boxes: list[Box], width: int, height: int) -> Box | None:
+    """The labelled person's face in a single-person photo: of the faces at least half as large as the
+    largest, the one nearest the centre (LFW-style crops show a bigger part of a bystander at the edge)."""
+    big = largest(boxes)
+    if big is None:
+        return None
+    area = (big[2] - big[0]) * (big[3] - big[1])
+    near = [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) >= area / 2]
+    return min(near, key=lambda b: ((b[0] + b[2] - width) / 2) ** 2 + ((b[1] + b[3] - height) / 2) ** 2)
 
 
 def clip_frames() -> tuple[list[Pixels], float]:

@@ -142,3 +142,10 @@ def test_trajectory_is_smooth_and_seeded():
     ry = np.array([p.ry for p in poses])
     assert np.abs(np.diff(tz)).max() < 0.02 and np.abs(np.diff(ry)).max() < 0.1
     assert tz.min() > 0.2 and tz.max() < 0.7
+
+
+def test_the_labelled_face_is_the_central_one_of_the_large_faces():
+    edge, centre, tiny = (0.0, 138.0, 160.0, 480.0), (150.0, 120.0, 330.0, 360.0), (230.0, 230.0, 250.0, 250.0)
+    assert A.labelled_face([edge, centre, tiny], 480, 480) == centre
+    assert A.labelled_face([edge, tiny], 480, 480) == edge
+    assert A.labelled_face([], 480, 480) is None
