@@ -410,6 +410,20 @@ class Warp:
         return cv2.warpPerspective(tex, self.h @ to_full, self.size, flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def optics_shrink(cam: Camera, poses: Sequence[Pose], sheet: Sheet, texels_per_sample: float = 2.0) -> float:
+    """How much to area-average the texture first so that, at the item's nearest pose, it has
+    ``texels_per_sample`` texture pixels per supersampled camera pixel: the lens and the sensor's
+    pixel area integrate detail far finer than a pixel, so a display grid or halftone much finer
+    than the camera's pixels averages out instead of aliasing at full contrast (what is left near
+    the camera's own resolution still beats into moire)."""
+    corners = np.array([[0, 0], [sheet.tex_w - 1, 0], [sheet.tex_w - 1, sheet.tex_h - 1], [0, sheet.tex_h - 1]], np.float64)
+    widest = 1.0  # camera pixels across the sheet's top or bottom edge, at its nearest
+    for p in poses:
+        c = project(cam, p, sheet, corners)
+        widest = max(widest, float(np.linalg.norm(c[1] - c[0])), float(np.linalg.norm(c[2] - c[3])))
+    return max(1.0, sheet.tex_w / (widest * SUPERSAMPLE * texels_per_sample))
+
+
 def compose(background: Pixels, tex: NDArray, alpha: NDArray[np.float32], cam: Camera, pose: Pose, sheet: Sheet,
             gain: NDArray[np.float32] | None = None, add: NDArray[np.float32] | None = None) -> Pixels:
     """One clean camera frame (before the camera model): the sheet's texture (uint8 or float radiance)
@@ -529,6 +543,8 @@ def render(kind: str, src: Source, background: Pixels, seed: int, *, frames: int
     rng = np.random.default_rng(seed)
     n = frames or int(rng.integers(48, 91))
     fps = fps or float(rng.choice([15.0, 30.0]))
+    if src.fps:  # a video source: no more frames than it has
+        n = min(n, len(src.frames) // max(1, int(round(src.fps / fps))))
     w, h = size or ((640, 360) if rng.random() < 0.5 else (640, 480))
     camp = random_camera(rng, w)
     cam = Camera(w, h, camp.focal_px)
@@ -561,6 +577,8 @@ def render(kind: str, src: Source, background: Pixels, seed: int, *, frames: int
     params["motion"] = asdict(motion)
     params["sheet"] = asdict(sheet)
     poses = trajectory(motion, n, fps)
+    shrink = optics_shrink(cam, poses, sheet)
+    params["texture_shrink"] = shrink
     alpha = np.ones(tex0.shape[:2], np.float32)
     if kind == "print_cutout":
         fb = src.boxes[0]
@@ -599,6 +617,8 @@ def render(kind: str, src: Source, background: Pixels, seed: int, *, frames: int
                 add = (0.6 * 255 * sp.reflection * np.clip(ramp + shift, 0, 1)).astype(np.float32)
                 phase = 2 * np.pi * sp.flicker_hz * i / fps
                 gain = (1 + sp.flicker * math.sin(phase) * np.sin(2 * np.pi * 3 * yy / th_ + phase)).astype(np.float32)
+        if shrink > 1:
+            tex = cv2.resize(tex, (max(1, round(tw_ / shrink)), max(1, round(th_ / shrink))), interpolation=cv2.INTER_AREA)
         frame = compose(background, tex, alpha, cam, pose, sheet, gain, add)
         if not clean:
             frame = camera_model(frame, camp, noise_rng)
@@ -727,10 +747,42 @@ def clip_frames() -> tuple[list[Pixels], float]:
     return frames, fps
 
 
-def clip_sources(frames: list[Pixels], fps: float, detect: Detect) -> tuple[Source, Source, list[Box | None]]:
-    """The clip as a whole frame (landscape tablet) and as a portrait crop following the largest face
-    (a phone); box positions smoothed over 9 frames, missing ones left None."""
-    raw = [largest(detect(f)) for f in frames]
+def identity_frames(frames: Sequence[Pixels], photo: Path, min_cosine: float = 0.4) -> list[bool]:
+    """Frames whose largest face is the person of ``photo`` (device embedder, cosine >= ``min_cosine``).
+    In the clip Lin-Manuel Miranda scores 0.51-0.69 against his labelled photo, the other faces <= 0.37."""
+    from edge.api import Recognizer
+
+    rec = Recognizer(tiles=1)
+    ref = rec.largest_embedding(photo)
+    if ref is None:
+        raise ValueError(f"no face found in {photo}")
+    out = []
+    for f in frames:
+        e = rec.largest_embedding(f)
+        out.append(e is not None and float(np.dot(e.vector, ref.vector)) >= min_cosine)
+    return out
+
+
+def longest_run(flags: Sequence[bool]) -> tuple[int, int]:
+    """[start, stop) of the longest run of True."""
+    best, start = (0, 0), None
+    for i, f in enumerate([*flags, False]):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    return best
+
+
+def clip_sources(frames: list[Pixels], fps: float, detect: Detect, known: Sequence[bool]) -> tuple[Source, Source, list[Box | None]]:
+    """The clip's longest stretch of frames ``known`` to show Lin-Manuel Miranda's face, as whole frames
+    (a landscape tablet) and as a portrait crop following his face (a phone); box positions smoothed
+    over 9 frames. Also returns the detector's largest face in every frame of the clip."""
+    every = [largest(detect(f)) for f in frames]
+    start, stop = longest_run(known)
+    frames, raw = frames[start:stop], every[start:stop]
     centres = np.array([[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[3] - b[1]] if b else [np.nan] * 3 for b in raw])
     good = ~np.isnan(centres[:, 0])
     idx = np.arange(len(frames))
@@ -749,8 +801,8 @@ def clip_sources(frames: list[Pixels], fps: float, detect: Detect) -> tuple[Sour
         s = 270 / cw
         crops.append(crop)
         cboxes.append(None if b is None else (s * (b[0] - x0), s * (b[1] - y0), s * (b[2] - x0), s * (b[3] - y0)))
-    rel = str(CLIP.relative_to(SHARED))
-    return Source(rel, CLIP_IDENTITY, frames, raw, fps), Source(rel + "#face-crop", CLIP_IDENTITY, crops, cboxes, fps), raw
+    rel = f"{CLIP.relative_to(SHARED)}#frames={start}-{stop - 1}"
+    return Source(rel, CLIP_IDENTITY, frames, raw, fps), Source(rel + ",face-crop", CLIP_IDENTITY, crops, cboxes, fps), every
 
 
 def background(frames: list[Pixels], rng: np.random.Generator, detect: Detect | None) -> tuple[Pixels, str]:
@@ -782,10 +834,10 @@ def detected_frames(frames: Sequence[Pixels], boxes: Sequence[Sequence[float] | 
 def references(frames: list[Pixels], fps: float, raw: list[Box | None]) -> list[Item]:
     """The real material: the clip (live) and the upstream MiniFASNet samples (F1/F2 real recaptures, T1 live)."""
     items = [Item(
-        name="REAL_live_hamilton_clip", kind="live", synthetic=False, source=str(CLIP.relative_to(SHARED)), identity=CLIP_IDENTITY, seed=0,
+        name="REAL_live_hamilton_clip", kind="live", synthetic=False, source=str(CLIP.relative_to(SHARED)), identity=CLIP_IDENTITY + "+others", seed=0,
         frames=len(frames), fps=fps, width=frames[0].shape[1], height=frames[0].shape[0], media=str(CLIP),
         face_boxes=[None if b is None else [round(float(v), 2) for v in b] for b in raw],
-        detected_frames=sum(b is not None for b in raw), note="real video; face boxes are the device detector's largest face",
+        detected_frames=sum(b is not None for b in raw), note="real video: Lin-Manuel Miranda in most frames, Alex Lacamoire and the audience in others; face boxes are the device detector's largest face",
     )]
     for name, kind, note in (("F1", "recapture", "real attack (recaptured photo/screen), still"), ("F2", "recapture", "real attack (recaptured photo/screen), still"),
                              ("T1", "live", "real live face, still")):
@@ -825,7 +877,11 @@ def generate(out: Path, sources: str, per_kind: int, seed: int, kinds: Sequence[
     out.mkdir(parents=True, exist_ok=True)
     detect = make_detector()
     frames, fps = clip_frames()
-    whole, crop, raw = clip_sources(frames, fps, detect)
+    lmm = next((p for p in photos("faces") if p.identity == CLIP_IDENTITY), None)
+    if lmm is None:
+        raise FileNotFoundError(f"no labelled photo of {CLIP_IDENTITY} in {SHARED / 'faces'}")
+    whole, crop, raw = clip_sources(frames, fps, detect, identity_frames(frames, lmm.path))
+    log.info("screen replays use clip frames %s", whole.path.split("#")[1])
     pool = photos(sources)
     cache: dict[str, Source | None] = {}
     kept: list[Item] = references(frames, fps, raw)

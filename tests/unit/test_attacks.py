@@ -149,3 +149,9 @@ def test_the_labelled_face_is_the_central_one_of_the_large_faces():
     assert A.labelled_face([edge, centre, tiny], 480, 480) == centre
     assert A.labelled_face([edge, tiny], 480, 480) == edge
     assert A.labelled_face([], 480, 480) is None
+
+
+def test_longest_run():
+    assert A.longest_run([True, False, True, True, False, True]) == (2, 4)
+    assert A.longest_run([False, True, True]) == (1, 3)
+    assert A.longest_run([False]) == (0, 0)
