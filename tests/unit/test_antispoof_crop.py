@@ -22,7 +22,7 @@ def test_box_past_an_edge_is_shifted_inside_keeping_its_size():
 
 def test_scale_is_capped_so_the_box_fits_the_image():
     b = scaled_box(BBox(20, 20, 80, 80), 4.0, 100, 100)  # 240 px wanted, 100 px image
-    assert 0 <= b.x1 and b.x2 <= 100 and 0 <= b.y1 and b.y2 <= 100
+    assert b.x1 >= 0 and b.y1 >= 0 and b.x2 <= 100 and b.y2 <= 100
     assert b.width == pytest.approx(99, abs=1)
 
 
