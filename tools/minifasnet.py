@@ -144,3 +144,105 @@ def load(path: Path, variant: str, size: int = 80) -> MiniFASNet:
     state = OrderedDict((k.removeprefix("module."), v) for k, v in state.items())
     net.load_state_dict(state, strict=True)
     return net.eval()
+
+
+def _scale_out(block: ConvBN, s: torch.Tensor) -> None:
+    """Multiply ``block``'s output channels by ``s`` (> 0): its batch norm's affine part; PReLU commutes."""
+    block.bn.weight.mul_(s)
+    block.bn.bias.mul_(s)
+
+
+def _scale_in(block: ConvBN, s: torch.Tensor) -> None:
+    """Divide ``block``'s input channels by ``s``, undoing a factor its input carries."""
+    w = block.conv.weight
+    if block.conv.groups == 1:
+        w.div_(s.view(1, -1, 1, 1))
+    else:  # depthwise: one filter per input channel
+        w.div_(s.view(-1, 1, 1, 1))
+
+
+def _pairs(net: MiniFASNet) -> list[tuple[ConvBN, ConvBN]]:
+    """(producer, consumer) pairs with only a PReLU between them: their shared tensor may carry any
+    positive per-channel factor. The residual stream and the SE gates' inputs keep factor 1."""
+    out = [(net.conv1, net.conv2_dw), (net.conv_6_sep, net.conv_6_dw)]
+    for name, *_ in STAGES:
+        stage = getattr(net, name)
+        for b in (stage.model if isinstance(stage, Stage) else [stage]):
+            out += [(b.conv, b.conv_dw), (b.conv_dw, b.project)]
+    return out
+
+
+def _bn_gain(block: ConvBN) -> torch.Tensor:
+    bn = block.bn
+    return bn.weight / torch.sqrt(bn.running_var + bn.eps)
+
+
+def equalise(net: MiniFASNet, rounds: int = 4) -> int:
+    """Cross-layer equalisation (Nagel et al. 2019) of every pair from :func:`_pairs`, on the
+    batch-norm-folded weights: channel c of the shared tensor is divided by sqrt(r_a[c] / r_b[c]),
+    so producer and consumer use their int8 weight ranges evenly. Exact in float. Done here, not
+    on the ONNX graph, so that replicas can then be re-scaled apart (equalising after replication
+    would make them identical again). Returns the number of pairs."""
+    pairs = _pairs(net)
+    with torch.no_grad():
+        for _ in range(rounds):
+            for a, b in pairs:
+                wa = a.conv.weight * _bn_gain(a).view(-1, 1, 1, 1)
+                ra = wa.abs().flatten(1).amax(1)
+                wb = b.conv.weight * _bn_gain(b).view(-1, 1, 1, 1)
+                rb = wb.abs().flatten(1).amax(1) if b.conv.groups > 1 else wb.abs().transpose(0, 1).flatten(1).amax(1)
+                ok = (ra > 0) & (rb > 0)
+                f = torch.where(ok, torch.sqrt(ra / rb.clamp_min(1e-12)), torch.ones_like(ra))
+                _scale_out(a, 1 / f)
+                _scale_in(b, 1 / f)
+    return len(pairs)
+
+
+def _scale_stream(net: MiniFASNet, factors: list[torch.Tensor]) -> None:
+    """Carry the residual stream of each resolution multiplied by per-channel ``factors`` (one vector
+    per residual stage): the stride-2 bottleneck before a stage puts them in, every bottleneck of the
+    stage takes them out at its expansion and back in at its projection (so the shortcut addition sees
+    equal factors), the SE gate's first conv takes them out of its mean, the next stage's first
+    expansion (or conv_6_sep) takes them out."""
+    residual = [name for name, *_, res in STAGES if res]
+    entry = {"conv_3": "conv_23", "conv_4": "conv_34", "conv_5": "conv_45"}
+    after = {"conv_3": net.conv_34.conv, "conv_4": net.conv_45.conv, "conv_5": net.conv_6_sep}
+    for name, g in zip(residual, factors, strict=True):
+        _scale_out(getattr(net, entry[name]).project, g)
+        for b in getattr(net, name).model:
+            _scale_in(b.conv, g)
+            _scale_out(b.project, g)
+            if b.se_module is not None:
+                b.se_module.fc1.weight.div_(g.view(1, -1, 1, 1))
+        _scale_in(after[name], g)
+
+
+class Replicas(nn.Module):
+    """``count`` copies of one network that compute the same float function but carry different
+    positive per-channel factors inside (exact re-parametrisations), their logits averaged in the
+    graph. In int8 every copy rounds differently, so the mean has less rounding noise than one copy
+    (the idea of tools/replicas.py, here on the PyTorch module). Float equality is checked by the
+    converter, never assumed."""
+
+    def __init__(self, net: MiniFASNet, count: int, spread: float, seed: int):
+        super().__init__()
+        import copy
+
+        gen = torch.Generator().manual_seed(int(seed))
+        copies = [net]
+        with torch.no_grad():
+            for _ in range(int(count) - 1):
+                r = copy.deepcopy(net)
+                def factors(n: int) -> torch.Tensor:
+                    return torch.exp((torch.rand(n, generator=gen) * 2 - 1) * float(spread))
+
+                for a, b in _pairs(r):
+                    f = factors(a.bn.weight.numel())
+                    _scale_out(a, f)
+                    _scale_in(b, f)
+                _scale_stream(r, [factors(getattr(r, n).model[0].conv.conv.in_channels) for n in ("conv_3", "conv_4", "conv_5")])
+                copies.append(r)
+        self.copies = nn.ModuleList(copies)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([c(x) for c in self.copies]).mean(0)
