@@ -88,6 +88,18 @@ def _tensor(d: Any, where: str) -> TensorSpec:
         raise ModelError(f"{where}: expected name, index, shape, dtype and quantization{{scale, zero_point}}: {e!r}") from e
 
 
+def _check_preprocess(pre: dict[str, Any], inp: TensorSpec, where: Path) -> None:
+    """Preprocess kinds with fields the device reads; others (letterbox, align) are read by their stages."""
+    if pre.get("kind") != "scaled_box":
+        return
+    try:
+        scale, size = float(pre["scale"]), int(pre["size"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"{where}: preprocess kind scaled_box needs a numeric scale and size, found {pre!r}") from e
+    if scale <= 0 or tuple(inp.shape[1:3]) != (size, size):
+        raise ModelError(f"{where}: preprocess scaled_box (scale {scale}, size {size}) does not fit input shape {inp.shape}")
+
+
 def load_manifest(path: str | Path) -> Manifest:
     """Parse a manifest (a ``manifest.yaml`` file or the folder holding one)."""
     p = Path(path)
@@ -99,16 +111,19 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ModelError(f"{p}: expected a manifest with schema: {SCHEMA}, found {found!r}")
     try:
         inp = raw["input"]
+        spec = _tensor(inp, f"{p}: input")
+        pre = dict(raw.get("preprocess") or {})
+        _check_preprocess(pre, spec, p)
         return Manifest(
             path=p,
             name=str(raw["name"]),
             task=str(raw["task"]),
             file=str(raw["file"]),
             sha256=str(raw["sha256"]),
-            input=_tensor(inp, f"{p}: input"),
+            input=spec,
             colour_order=str(inp["colour_order"]),
             outputs=tuple(_tensor(o, f"{p}: outputs[{i}]") for i, o in enumerate(raw["outputs"])),
-            preprocess=dict(raw.get("preprocess") or {}),
+            preprocess=pre,
             decoding=dict(raw.get("decoding") or {}),
             thresholds={k: float(v) for k, v in (raw.get("thresholds") or {}).items()},
             labels=tuple(str(v) for v in raw.get("labels") or ()),

