@@ -11,8 +11,9 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +27,7 @@ from edge.embed import Embedder
 from edge.errors import ConfigError, EnrollmentError, ImageError, NoFaceError
 from edge.gallery import index_folder, load_gallery_file
 from edge.image import ImageInput, load_image
+from edge.liveness import LivenessJudge, load_params
 from edge.manifest import MODELS_DIR, find_manifest
 from edge.match import Gallery, Match
 from edge.tensors import Model
@@ -322,6 +324,30 @@ class Recognizer:
                 raise EnrollmentError(f"{label}: not enrolled: {why}")
             out.append(f.embedding.vector)
         return out
+
+    def liveness_judge(self, *, frames: int | None = None, max_wait_s: float | None = None, threshold: float | None = None) -> LivenessJudge:
+        """Presentation-attack detection (edge.liveness) with the bundled anti-spoof models and face
+        mesh, and the parameters measured for them (``models/liveness.yaml``); the arguments
+        override those. The liveness models run on the CPU (no Edge TPU builds of them exist)."""
+        from edge.antispoof import AntiSpoof
+        from edge.mesh import STABLE_POINTS, FaceMesh, eye_openness, inter_ocular
+
+        params, _ = load_params(self.models_dir / "liveness.yaml")
+        over: dict[str, Any] = {k: v for k, v in (("frames", frames), ("max_wait_s", max_wait_s), ("threshold", threshold)) if v is not None}
+        params = replace(params, **over)
+        threads = int(self._opts["threads"] or 1)
+        spoof = AntiSpoof([Model(find_manifest(n, self.models_dir), threads=threads) for n in params.passive_models])
+        mesh = FaceMesh(Model(find_manifest("facemesh", self.models_dir), threads=threads))
+        rigid = list(STABLE_POINTS)
+
+        def passive(image: Pixels, det: Detection) -> float:
+            return spoof.score(image, det.box).live
+
+        def dense(image: Pixels, det: Detection) -> tuple[NDArray[np.float32], float, float]:
+            pts = mesh.landmarks(image, det).points[:, :2]
+            return np.ascontiguousarray(pts[rigid]), eye_openness(pts), inter_ocular(pts)
+
+        return LivenessJudge(passive, dense, params)
 
     def analyze(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
         image = load_image(img)

@@ -1,5 +1,9 @@
 """``edgeface bench``: per-stage latency of the device pipeline, and a peer comparison.
 
+Liveness (``liveness_per_frame``: the anti-spoof models and the face mesh on one face;
+``liveness_per_matched_track``: a whole matched track judged) runs only on tracks that matched, so
+``--daemon`` also runs the clip with liveness on, against the same runs without it.
+
 Stages (median and p95 over repeats, milliseconds): decode (JPEG bytes -> BGR), detect
 (letterbox + int8 YuNet + decoding + NMS), align, embed, attributes (age + gender + emotion
 of one face), match against 1k and 100k stored embeddings; then end to end: one face in a
@@ -81,6 +85,17 @@ def bench_threads(threads: int, photos: list[Path], repeats: int) -> dict[str, A
                 emb.embed_crop(emb.crop(im, d))
 
     blaze = Recognizer(threads=threads, detector="blazeface").detector
+    judge = rec.liveness_judge()
+    frames_per_track = judge.params.frames
+
+    def liveness_frame() -> None:  # one frame of a matched track: anti-spoof models + face mesh
+        judge.observe(0, img, face, 0.0)
+        judge.reset()
+
+    def liveness_track() -> None:  # a whole matched track: every frame observed, then judged
+        for i in range(frames_per_track):
+            judge.observe(1, img, face, i / 15.0)
+        judge.reset()
 
     stages = {
         "decode": time_it(lambda: load_image(raw), repeats),
@@ -91,6 +106,8 @@ def bench_threads(threads: int, photos: list[Path], repeats: int) -> dict[str, A
         "attributes": time_it(attributes, repeats),
         "match_1k": time_it(lambda: g1k.search(probe, thr), repeats),
         "match_100k": time_it(lambda: g100k.search(probe, thr), max(5, repeats // 4)),
+        "liveness_per_frame": time_it(liveness_frame, repeats),
+        f"liveness_per_matched_track_{frames_per_track}_frames": time_it(liveness_track, max(5, repeats // 5)),
         "frame_640x480_detect_align_embed_match": time_it(frame_pipeline, repeats),
         "verify_two_jpeg_files": time_it(lambda: rec.verify(photos[0], photos[1]), max(5, repeats // 4)),
     }
@@ -128,7 +145,7 @@ def run(repeats: int = 50, photos: list[Path] | None = None) -> dict[str, Any]:
 
 
 def _daemon_once(store: Path, port: int, threads: int, workdir: Path, *, realtime: bool = False,
-                 sigterm_after_s: float | None = None) -> dict[str, Any]:
+                 sigterm_after_s: float | None = None, liveness: bool = False) -> dict[str, Any]:
     """One ``edgeface run`` process on the bundled clip: its status file, peak RSS and wall times."""
     import json
     import os
@@ -143,7 +160,8 @@ def _daemon_once(store: Path, port: int, threads: int, workdir: Path, *, realtim
     from edge.demo import DEMO_DIR
 
     cfg = workdir / f"bench-{threads}.yaml"
-    data = apply_overrides(yaml.safe_load((DEMO_DIR / "demo.yaml").read_text()), {"camera.realtime": realtime, "models.threads": threads})
+    data = apply_overrides(yaml.safe_load((DEMO_DIR / "demo.yaml").read_text()),
+                           {"camera.realtime": realtime, "models.threads": threads, "liveness.enabled": liveness})
     cfg.write_text(yaml.safe_dump(data))
     status = status_path(store)
     status.unlink(missing_ok=True)
@@ -190,11 +208,12 @@ def run_daemon_bench(runs: int = 3) -> dict[str, Any]:
         enroll_demo_gallery(store, Recognizer())
         port = broker.port if broker else free_port()
         results = []
-        for threads in (1, 2):
-            once = [_daemon_once(store, port, threads, work) for _ in range(runs)]
+        for threads, liveness in ((1, False), (2, False), (1, True), (2, True)):
+            once = [_daemon_once(store, port, threads, work, liveness=liveness) for _ in range(runs)]
             sts = [o["status"] for o in once]
             results.append({
                 "threads": threads,
+                "liveness": liveness,
                 "frames": sts[0]["frames"],
                 "sustained_fps": statistics.median(s["throughput_fps"] for s in sts),
                 "start_to_first_frame_s": statistics.median(s["start_to_first_frame_s"] for s in sts),

@@ -284,7 +284,7 @@ def _bench_daemon(args: argparse.Namespace) -> int:
     print(f"{res['machine']}; {res['clip']}; events to {'a local mosquitto' if res['broker'] else 'the outbox (no broker)'}")
     for r in res["results"]:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stage_median_ms"].items())
-        print(f"{r['threads']} thread(s): {r['sustained_fps']:.1f} frames/s sustained over {r['frames']} frames; start to first frame "
+        print(f"{r['threads']} thread(s){', liveness on' if r.get('liveness') else ''}: {r['sustained_fps']:.1f} frames/s sustained over {r['frames']} frames; start to first frame "
               f"{r['start_to_first_frame_s']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB; {r['faces_per_frame']:.1f} faces/frame; per-frame median ms: {stages}; events {r['events']}")
     print(f"SIGTERM to exit (with 'offline' published): {res['sigterm_to_exit_s']:.2f} s (median of {args.runs})")
     return 0
@@ -574,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
+    from edge import cli_door
+
+    cli_door.register(sub)
     return ap
 
 

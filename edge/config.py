@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from edge.doorpolicy import DAYS, Day, DoorPolicy, Rule, parse_hours
 from edge.errors import ConfigError
 from edge.yamlfile import read_yaml
 
@@ -156,14 +158,77 @@ class LoggingConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class DoorRuleConfig(_Strict):
+    people: list[str] = Field(min_length=1, description="enrolled names this rule lets in")
+    days: list[Day] = Field(default_factory=lambda: list(DAYS), min_length=1)
+    hours: str = Field("00:00-24:00", description="HH:MM-HH:MM in door.timezone; an end before the start crosses midnight")
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        parse_hours(v)
+        return v
+
+    def rule(self) -> Rule:
+        start, end = parse_hours(self.hours)
+        return Rule(frozenset(self.people), frozenset(DAYS.index(d) for d in self.days), start, end)
+
+
 class DoorConfig(_Strict):
     enabled: bool = False
     gpio_pin: int = Field(17, ge=0, le=40)
     pulse_s: float = Field(1.0, gt=0, le=30)
-    allowed: list[str] = Field(default_factory=list, description="people allowed to open this door")
+    allowed: list[str] = Field(default_factory=list, description="people allowed to open this door at any time")
+    rules: list[DoorRuleConfig] = Field(default_factory=list, description="people allowed on some days and hours only")
+    timezone: str | None = Field(None, description="IANA zone for rules' hours, e.g. Europe/Berlin; default: the unit's local zone")
+    liveness_required: bool = Field(True, description="open only for a track that liveness judged live")
     far: float = Field(1e-5, gt=0, lt=1, allow_inf_nan=False, description="chance that a stranger's visit opens the door: " + _RATE)
     cosine_threshold: float | None = Field(None, gt=0, le=1, allow_inf_nan=False,
                                            description="expert override: a raw cosine threshold for the door instead of far")
+    audit_retention_days: float = Field(365.0, gt=0, le=3650, description="door audit entries older than this are deleted")
+    command_secret: SecretStr | None = Field(None, description="HMAC key for signed door commands over MQTT; without one (or "
+                                             "command_secret_env) the unit subscribes to no command topic")
+    command_secret_env: str | None = Field(None, description="name of an environment variable holding the command secret")
+    command_window_s: float = Field(30.0, ge=1, le=600, description="signed commands older (or newer) than this are refused")
+    ha_switch: bool = Field(False, description="a Home Assistant switch that can disable the door unsigned (enabling stays signed)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Europe/Berlin or UTC "
+                                 "(Debian: apt install tzdata)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> DoorConfig:
+        if self.command_secret is not None and self.command_secret_env is not None:
+            raise ValueError("set command_secret or command_secret_env, not both")
+        if self.command_secret_env is not None and not os.environ.get(self.command_secret_env):
+            raise ValueError(f"environment variable {self.command_secret_env} (door.command_secret_env) is not set or empty")
+        if self.ha_switch and self.secret() is None:
+            raise ValueError("door.ha_switch needs a command secret (door.command_secret or command_secret_env) for enabling")
+        return self
+
+    def secret(self) -> str | None:
+        if self.command_secret_env is not None:
+            return os.environ.get(self.command_secret_env) or None
+        return self.command_secret.get_secret_value() if self.command_secret else None
+
+    def policy(self) -> DoorPolicy:
+        rules = ((Rule(frozenset(self.allowed)),) if self.allowed else ()) + tuple(r.rule() for r in self.rules)
+        return DoorPolicy(rules, ZoneInfo(self.timezone) if self.timezone else None, self.liveness_required)
+
+
+class LivenessConfig(_Strict):
+    enabled: bool | None = Field(None, description="presentation-attack detection on matched tracks; default: on when the door is")
+    frames: int | None = Field(None, ge=2, le=120, description="frames of a matched track observed before judging it (default: the measured 20)")
+    max_wait_s: float | None = Field(None, gt=0, le=30, description="judge with the frames seen so far after this long (default 3 s)")
+    threshold: float | None = Field(None, gt=0, lt=1, allow_inf_nan=False,
+                                    description="expert override: the fused live score a track needs (default: the measured one)")
 
 
 class DeviceConfig(_Strict):
@@ -175,9 +240,17 @@ class DeviceConfig(_Strict):
     mqtt: MQTTConfig = MQTTConfig()
     logging: LoggingConfig = LoggingConfig()
     door: DoorConfig = DoorConfig()
+    liveness: LivenessConfig = LivenessConfig()
+
+    @property
+    def liveness_on(self) -> bool:
+        return self.door.enabled if self.liveness.enabled is None else self.liveness.enabled
 
     @model_validator(mode="after")
     def _door_stricter(self) -> DeviceConfig:
+        if self.door.enabled and self.door.liveness_required and self.liveness.enabled is False:
+            raise ValueError("door.liveness_required is on but liveness.enabled is false: a door that needs liveness would never "
+                             "open; enable liveness or set door.liveness_required: false")
         if self.door.far > self.recognition.announce_far:
             raise ValueError(f"door.far ({self.door.far:g}) must be at most recognition.announce_far ({self.recognition.announce_far:g}): "
                              "opening the door must be at least as strict as announcing a name")
@@ -197,7 +270,7 @@ def _format(e: ValidationError, source: str) -> str:
             msg = err["msg"]
         found = err.get("input")
         scalar = isinstance(found, (str, int, float, bool)) or found is None
-        value = "" if kind == "missing" or "password" in path or not scalar else f" (found {found!r})"
+        value = "" if kind == "missing" or "password" in path or "secret" in path or not scalar else f" (found {found!r})"
         lines.append(f"  {path}: {msg}{value}")
     return "\n".join(lines)
 

@@ -5,6 +5,12 @@ One process: the camera's capture thread hands over the newest frame, paho's net
 and the publisher's outbox thread do MQTT, and this loop does the inference. Once a second it
 reloads the gallery when the store changed (enrolment, removal, rename: no restart needed),
 writes the status file that ``edgeface status`` reads, and pings the systemd watchdog.
+
+The door: every decision about a person (match, a later door decision, spoof) is judged by the
+door policy (edge.doorpolicy) and written to the audit log in the store, in the same transaction
+as its event; the relay pulses only after that. The kill switch lives in the store (it survives
+restarts; ``edgeface door disable`` writes it there) and, with a command secret, follows signed
+commands on ``door/set`` (edge.commands), applied here in the loop, never in paho's thread.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,19 +35,22 @@ from edge import __version__
 from edge.api import Recognizer
 from edge.calibration import OperatingPoint, load_calibration
 from edge.camera import FrameSource, LiveSource, open_source
+from edge.commands import CommandVerifier
 from edge.config import DeviceConfig
 from edge.decide import VISIT_FACTOR, DecisionPolicy, Thresholds
 from edge.domain import Detection, Pixels
 from edge.door import DoorRelay
+from edge.doorpolicy import DoorPolicy
+from edge.liveness import LivenessJudge
 from edge.match import Gallery
 from edge.mqtt import Publisher, event_payload
-from edge.pipeline import FrameResult, Pipeline
+from edge.pipeline import Decided, FrameResult, Pipeline
 from edge.quality import QualityGates
-from edge.store import Store
+from edge.store import AuditEntry, Store
 
 log = logging.getLogger(__name__)
 
-STAGES = ("detect", "align", "embed", "match", "total")
+STAGES = ("detect", "align", "embed", "match", "liveness", "total")
 
 
 def status_path(store_path: str | Path) -> Path:
@@ -79,7 +89,8 @@ class RunStats:
     start_to_first_frame_s: float | None = None
     frames: int = 0
     faces: int = 0
-    events: dict[str, int] = field(default_factory=lambda: {"match": 0, "unknown": 0})
+    events: dict[str, int] = field(default_factory=lambda: {"match": 0, "unknown": 0, "spoof": 0})
+    door: dict[str, int] = field(default_factory=dict)  # door decisions by reason (opened, not_allowed, ...)
     frame_errors: int = 0
     processing_s: float = 0.0
     latency_ms: dict[str, deque[float]] = field(default_factory=lambda: {s: deque(maxlen=600) for s in STAGES})
@@ -122,6 +133,13 @@ class Daemon:
         self._state: dict[str, Any] = {}
         self._last_person: str | None = None
         self._points: list[OperatingPoint] = []
+        self.policy: DoorPolicy = cfg.door.policy()
+        self.door_enabled = True  # the kill switch (read from the store at start)
+        self._commands: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        secret = cfg.door.secret() if cfg.door.enabled else None
+        self._verifier = CommandVerifier(secret, cfg.device_id, window_s=cfg.door.command_window_s) if secret else None
+        self._next_prune = 0.0
+        self._pipeline: Pipeline | None = None
 
     @property
     def operating_points(self) -> list[OperatingPoint]:
@@ -152,6 +170,15 @@ class Daemon:
         self._points = points
         return Thresholds(points[0].threshold, max(points[1].threshold, points[0].threshold) if door.enabled else None)
 
+    def _liveness(self, rec: Recognizer) -> LivenessJudge | None:
+        if not self.cfg.liveness_on:
+            return None
+        lc = self.cfg.liveness
+        judge = rec.liveness_judge(frames=lc.frames, max_wait_s=lc.max_wait_s, threshold=lc.threshold)
+        p = judge.params
+        log.info("liveness on matched tracks: %d frames (at most %.1f s), live at a fused score >= %.3f", p.frames, p.max_wait_s, p.threshold)
+        return judge
+
     @staticmethod
     def _attributes(rec: Recognizer) -> Callable[[Pixels, Detection], dict[str, Any]]:
         def attributes(image: Pixels, det: Detection) -> dict[str, Any]:
@@ -175,12 +202,20 @@ class Daemon:
                 detector, embedder, gallery, self._thresholds(rec, gallery),
                 gates=QualityGates(rc.min_face_px, rc.min_sharpness, rc.max_yaw_ratio),
                 policy=DecisionPolicy(**rc.decision.model_dump()),
-                door_people=frozenset(cfg.door.allowed) if cfg.door.enabled else frozenset(),
+                door_people=self.policy.people if cfg.door.enabled else frozenset(),
                 attributes=self._attributes(rec) if cfg.models.attributes else None,
+                liveness=self._liveness(rec),
             )
-            self.publisher = Publisher(cfg.mqtt, cfg.device_id, outbox, max_events=cfg.store.outbox_max_events, sw_version=__version__)
+            self._pipeline = pipeline
+            self.publisher = Publisher(cfg.mqtt, cfg.device_id, outbox, max_events=cfg.store.outbox_max_events, sw_version=__version__,
+                                       door=cfg.door.enabled, on_command=self._on_command if self._verifier else None,
+                                       ha_switch=cfg.door.ha_switch)
             if cfg.door.enabled:
-                self.door = DoorRelay(cfg.door.gpio_pin, cfg.door.pulse_s, cfg.door.allowed, pin_factory=self.door_pin_factory)
+                self._check_policy(gallery)
+                self.door_enabled = store.door_enabled()
+                self.publisher.publish_door_state(self.door_enabled)
+                self.door = DoorRelay(cfg.door.gpio_pin, cfg.door.pulse_s, pin_factory=self.door_pin_factory)
+                self._prune(store)
             c = cfg.camera
             self._source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, reconnect_max_s=c.reconnect_max_s,
                                        realtime=c.realtime)
@@ -192,10 +227,12 @@ class Daemon:
             next_tick = 0.0
             try:
                 for frame in self._source.frames(stop):
+                    self._apply_commands(store)
                     if frame is not None:
                         result = self._process(pipeline, frame)
                         if result is not None:
-                            self._act(result)
+                            self._act(result.decided)
+                            self._publish_state(result)
                     now = time.monotonic()
                     if now >= next_tick:
                         next_tick = now + 1.0
@@ -203,9 +240,13 @@ class Daemon:
                         if dv != data_version:
                             data_version = dv
                             self._reload(store, pipeline, rec)
+                            self._reload_door(store)
+                        if cfg.door.enabled and now >= self._next_prune:
+                            self._prune(store)
                         self._write_status("running")
                         if not isinstance(self._source, LiveSource) or self._source.healthy:
                             sd_notify("WATCHDOG=1")  # missing pings make systemd restart the unit
+                self._act(pipeline.flush())  # matches still waiting for their liveness result
                 if not stop.is_set():
                     self._drain(stop)
             finally:
@@ -253,26 +294,127 @@ class Daemon:
         s.latency_ms["total"].append(dt * 1e3)
         return result
 
-    def _act(self, result: FrameResult) -> None:
+    def _act(self, decided: tuple[Decided, ...] | list[Decided]) -> None:
         assert self.publisher is not None
-        for d in result.decided:
+        for d in decided:
             dec = d.decision
-            if dec.door and self.door is not None and dec.person is not None:
-                log.info("door: %s (mean similarity %.3f, track %d)", dec.person, dec.similarity or 0.0, dec.track_id)
-                self.door.on_match(dec.person)
-            if dec.type == "door":
-                continue  # no new announcement: the visit was already announced
+            audit = self._judge_door(d) if self.door is not None and dec.person is not None and dec.type != "unknown" else None
+            if dec.type == "door":  # no new announcement: the visit was already announced
+                if audit is not None:
+                    self.publisher.audit(audit)
+                    self._open_if(audit)
+                continue
             event = event_payload(d, self.cfg.device_id, include_image=self.cfg.mqtt.publish_images,
                                   include_embedding=self.cfg.mqtt.publish_embeddings)
-            self.publisher.publish_event(event)
-            self.stats.events[event["type"]] += 1
+            if audit is not None:
+                audit = replace(audit, event_id=event["event_id"])
+            self.publisher.publish_event(event, audit)  # the event and its audit entry: one transaction
+            if audit is not None:
+                self._open_if(audit)
+            self.stats.events[event["type"]] = self.stats.events.get(event["type"], 0) + 1
             if event["type"] == "match":
                 self._last_person = event["person"]
                 log.info("match: %s (similarity %.3f, track %d)", event["person"], event["similarity"], event["track_id"])
+            elif event["type"] == "spoof":
+                log.warning("presentation attack: a face matching %s judged a spoof (track %d, liveness %s)", event["person"],
+                            event["track_id"], event.get("liveness"))
             else:
                 log.info("unknown face (best similarity %s, track %d)", event["similarity"], event["track_id"])
             if self.on_event is not None:
                 self.on_event(event)
+
+    def _judge_door(self, d: Decided) -> AuditEntry:
+        dec = d.decision
+        assert dec.person is not None
+        live = d.liveness.verdict if d.liveness is not None else None
+        verdict = self.policy.judge(dec.person, door_threshold_reached=dec.door, liveness=live, enabled=self.door_enabled,
+                                    when=datetime.now(UTC))
+        th = self._pipeline.thresholds if self._pipeline is not None else None
+        evidence = {"decision": dec.type, "similarity": None if dec.similarity is None else round(float(dec.similarity), 4),
+                    "door_threshold": th.door if th else None, "announce_threshold": th.announce if th else None,
+                    "door_threshold_reached": dec.door, "liveness": d.liveness.to_dict() if d.liveness else None,
+                    "liveness_required": self.policy.liveness_required, "door_enabled": self.door_enabled}
+        self.stats.door[verdict.reason] = self.stats.door.get(verdict.reason, 0) + 1
+        (log.info if verdict.opened else log.warning if verdict.reason == "spoof" else log.info)(
+            "door %s for %s: %s (similarity %s, track %d)", "opened" if verdict.opened else "refused", dec.person, verdict.reason,
+            evidence["similarity"], dec.track_id)
+        return AuditEntry.now("decision", "opened" if verdict.opened else "refused", verdict.reason, person=dec.person,
+                              track_id=dec.track_id, evidence=evidence)
+
+    def _open_if(self, audit: AuditEntry) -> None:
+        if audit.outcome == "opened" and self.door is not None and audit.person is not None:
+            self.door.pulse(audit.person)
+
+    # --- the kill switch and signed commands -----------------------------------------------------
+
+    def _on_command(self, kind: str, payload: bytes) -> None:
+        """paho's thread: hand the command over to the loop."""
+        self._commands.put((kind, payload))
+
+    def _apply_commands(self, store: Store) -> None:
+        while True:
+            try:
+                kind, payload = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "ha":
+                if payload.strip().upper() == b"OFF":
+                    self._set_door(store, False, "home_assistant")
+                else:
+                    log.warning("door command from Home Assistant's switch refused: only OFF (disable) is accepted unsigned; "
+                                "enable the door with a signed command (edgeface door enable --config ...)")
+                    self._audit_refused(store, "unsigned enable from the Home Assistant switch")
+                    self._publish_door_state()  # put the switch back to the real state
+                continue
+            assert self._verifier is not None
+            v = self._verifier.verify(payload)
+            if v.command is None:
+                log.warning("door command on %s refused: %s", self.publisher.door_set_topic if self.publisher else "door/set", v.reason)
+                self._audit_refused(store, v.reason)
+                continue
+            self._set_door(store, v.command == "enable", "signed_mqtt")
+
+    def _set_door(self, store: Store, enabled: bool, source: str) -> None:
+        outcome = "enabled" if enabled else "disabled"
+        store.set_door_enabled(enabled, AuditEntry.now("command", outcome, source))
+        if enabled != self.door_enabled:
+            log.warning("door %s by %s", outcome, source)
+        self.door_enabled = enabled
+        self._publish_door_state()
+
+    def _audit_refused(self, store: Store, reason: str) -> None:
+        self.stats.door["command_refused"] = self.stats.door.get("command_refused", 0) + 1
+        store.audit_put(AuditEntry.now("command", "refused", reason))
+
+    def _publish_door_state(self) -> None:
+        if self.publisher is not None:
+            self.publisher.publish_door_state(self.door_enabled)
+
+    def _reload_door(self, store: Store) -> None:
+        if self.door is None:
+            return
+        enabled = store.door_enabled()
+        if enabled != self.door_enabled:
+            log.warning("door %s (changed in the store, e.g. edgeface door)", "enabled" if enabled else "disabled")
+            self.door_enabled = enabled
+            self._publish_door_state()
+
+    def _prune(self, store: Store) -> None:
+        self._next_prune = time.monotonic() + 3600.0
+        gone = store.prune_audit(time.time() - self.cfg.door.audit_retention_days * 86400.0)
+        if gone:
+            log.info("door audit: deleted %d entr(y/ies) older than %g days", gone, self.cfg.door.audit_retention_days)
+
+    def _check_policy(self, gallery: Gallery) -> None:
+        enrolled = set(gallery.identities)
+        missing = sorted(self.policy.people - enrolled)
+        if missing:
+            log.warning("door policy names people who are not enrolled: %s", ", ".join(missing))
+        if not self.policy.people:
+            log.warning("door enabled but no one may open it: set door.allowed or door.rules")
+
+    def _publish_state(self, result: FrameResult) -> None:
+        assert self.publisher is not None
         state = {"face_present": bool(result.faces), "present": list(result.present), "last_person": self._last_person}
         if state != self._state:
             self._state = state
@@ -289,6 +431,8 @@ class Daemon:
             return  # the change was elsewhere (the outbox)
         self._log_gallery(gallery, "reloaded")
         pipeline.set_gallery(gallery, self._thresholds(rec, gallery))
+        if self.door is not None:
+            self._check_policy(gallery)
 
     @staticmethod
     def _log_gallery(g: Gallery, what: str) -> None:
@@ -310,7 +454,7 @@ class Daemon:
             "uptime_s": round(time.time() - s.started_wall, 1),
             "start_to_first_frame_s": None if s.start_to_first_frame_s is None else round(s.start_to_first_frame_s, 3),
             "frames": s.frames, "fps": round(s.fps(), 2), "throughput_fps": round(s.throughput_fps(), 2), "faces_seen": s.faces, "frame_errors": s.frame_errors,
-            "events": dict(s.events),
+            "events": dict(s.events), "door": {"enabled": self.door_enabled, "decisions": dict(s.door)} if self.cfg.door.enabled else None,
             "latency_ms": {k: {"median": round(float(np.median(v)), 2), "p95": round(float(np.percentile(v, 95)), 2)}
                            for k, v in s.latency_ms.items() if v},
             "outbox_pending": pub.pending() if pub else None, "mqtt_connected": pub.connected if pub else False,

@@ -63,7 +63,7 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Decision:
-    type: Literal["match", "unknown", "door"]
+    type: Literal["match", "unknown", "door", "spoof"]  # spoof: a match that liveness judged a presentation attack
     track_id: int
     person: str | None
     similarity: float | None  # match/door: the track's mean embedding to ``person``; unknown: best to anyone (None: empty gallery)

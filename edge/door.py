@@ -1,4 +1,4 @@
-"""Optional door output: a relay pulse on a ``match`` of a person allowed at this door.
+"""Optional door output: a relay pulse when the door policy (edge.doorpolicy) opened the door.
 
 gpiozero is imported only when the door output is enabled (on a Pi: ``sudo apt install
 python3-gpiozero`` or ``pip install gpiozero lgpio``). Tests pass gpiozero's ``MockFactory``.
@@ -7,7 +7,6 @@ python3-gpiozero`` or ``pip install gpiozero lgpio``). Tests pass gpiozero's ``M
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from edge.errors import ConfigError
@@ -18,7 +17,7 @@ log = logging.getLogger(__name__)
 class DoorRelay:
     """Drives one GPIO pin (BCM numbering) high for ``pulse_s`` seconds, in the background."""
 
-    def __init__(self, gpio_pin: int, pulse_s: float, allowed: Iterable[str], *, pin_factory: Any = None):
+    def __init__(self, gpio_pin: int, pulse_s: float, *, pin_factory: Any = None):
         try:
             from gpiozero import DigitalOutputDevice  # type: ignore[import-untyped,unused-ignore]
         except ImportError as e:
@@ -26,7 +25,6 @@ class DoorRelay:
                 "door.enabled needs gpiozero: 'sudo apt install python3-gpiozero' on Raspberry Pi OS "
                 "(or pip install gpiozero lgpio), or set door.enabled: false"
             ) from e
-        self.allowed = frozenset(allowed)
         self.pulse_s = pulse_s
         self.pulses = 0
         self._device = DigitalOutputDevice(gpio_pin, active_high=True, initial_value=False, pin_factory=pin_factory)
@@ -37,14 +35,11 @@ class DoorRelay:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def on_match(self, person: str) -> bool:
-        """Pulse the relay if ``person`` may open this door; returns whether it pulsed."""
-        if person not in self.allowed:
-            return False
+    def pulse(self, person: str) -> None:
+        """Open the door once (the caller judged and audited the decision first)."""
         self._device.blink(on_time=self.pulse_s, off_time=0, n=1, background=True)
         self.pulses += 1
         log.info("door relay pulsed for %s (%.1f s)", person, self.pulse_s)
-        return True
 
     def close(self) -> None:
         self._device.off()

@@ -2,7 +2,10 @@
 delivered from the store's durable outbox.
 
 Topics (``<prefix>/<device_id>/...``): ``availability`` (``online``/``offline``, retained, the
-last will), ``event`` (one JSON per decision, QoS 1, not retained), ``state`` (retained JSON).
+last will), ``event`` (one JSON per decision, QoS 1, not retained), ``state`` (retained JSON),
+and with a door: ``door/state`` (``enabled``/``disabled``, retained), ``door/set`` (signed
+commands, edge.commands; subscribed only when the unit has a command secret) and, when
+configured, ``door/ha_set`` (Home Assistant's switch: ``OFF`` disables the door unsigned).
 An event is written to the outbox first and removed only when the broker acknowledges it
 (PUBACK); while the broker is down events wait on disk and go out in order after reconnecting,
 after a restart too. A resent event carries the same ``event_id``.
@@ -22,6 +25,7 @@ import queue
 import ssl
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.config import MQTTConfig
 from edge.errors import StoreError
 from edge.pipeline import Decided
-from edge.store import Store
+from edge.store import AuditEntry, Store
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ def event_payload(d: Decided, device_id: str, *, include_image: bool = False, in
         "track_id": dec.track_id,
         "box": [round(v, 1) for v in dec.box.as_tuple()],
     }
+    if d.liveness is not None:
+        event["liveness"] = d.liveness.to_dict()
     if d.attributes is not None:
         event["attributes"] = d.attributes
     if include_image:
@@ -66,8 +72,15 @@ class Publisher:
     """Owns one paho client (its network thread) and one flusher thread that moves outbox
     entries to the broker. Callbacks only hand work over; all store access is serialised."""
 
-    def __init__(self, cfg: MQTTConfig, device_id: str, store: Store, *, max_events: int = 10_000, sw_version: str = "0"):
+    def __init__(self, cfg: MQTTConfig, device_id: str, store: Store, *, max_events: int = 10_000, sw_version: str = "0",
+                 door: bool = False, on_command: Callable[[str, bytes], None] | None = None, ha_switch: bool = False):
+        """``door``: the unit drives a door (its state topic and entities); ``on_command(kind,
+        payload)`` receives messages on ``door/set`` (kind ``signed``) and, with ``ha_switch``,
+        ``door/ha_set`` (kind ``ha``); without it no command topic is subscribed."""
         self.cfg = cfg
+        self.door = door
+        self.on_command = on_command
+        self.ha_switch = ha_switch and on_command is not None
         self.device_id = device_id
         self.store = store
         self.max_events = max_events
@@ -76,6 +89,10 @@ class Publisher:
         self.availability_topic = f"{base}/availability"
         self.event_topic = f"{base}/event"
         self.state_topic = f"{base}/state"
+        self.door_state_topic = f"{base}/door/state"
+        self.door_set_topic = f"{base}/door/set"
+        self.door_ha_topic = f"{base}/door/ha_set"
+        self._door_state: str | None = None
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id or f"edgeface-{device_id}")
         self._connected = threading.Event()
         self._stop = threading.Event()
@@ -143,14 +160,15 @@ class Publisher:
 
     # --- what the daemon calls ----------------------------------------------------------------------
 
-    def publish_event(self, event: dict[str, Any]) -> None:
-        """Make an event durable (outbox), then let the flusher deliver it. If the store cannot
-        be written (disk full, read-only), the event waits in memory instead (bounded) and is
-        still delivered while the process lives; the failure is logged."""
+    def publish_event(self, event: dict[str, Any], audit: AuditEntry | None = None) -> None:
+        """Make an event durable (outbox, with its door ``audit`` entry in the same transaction),
+        then let the flusher deliver it. If the store cannot be written (disk full, read-only),
+        the event waits in memory instead (bounded) and is still delivered while the process
+        lives; the failure is logged (the audit entry is lost with it, and logged too)."""
         payload = json.dumps(event, separators=(",", ":"))
         try:
             with self._lock:
-                dropped = self.store.outbox_put(str(event["event_id"]), self.event_topic, payload, self.max_events)
+                dropped = self.store.outbox_put(str(event["event_id"]), self.event_topic, payload, self.max_events, audit)
         except StoreError as e:
             self._store_failures += 1
             if self._store_failures in (1, 10) or self._store_failures % 100 == 0:
@@ -172,6 +190,17 @@ class Publisher:
         if self._connected.is_set():
             self._client.publish(self.state_topic, self._last_state, qos=1, retain=True)
 
+    def publish_door_state(self, enabled: bool) -> None:
+        """The door's kill-switch state (retained; sent now if connected, else on reconnect)."""
+        self._door_state = "enabled" if enabled else "disabled"
+        if self._connected.is_set():
+            self._client.publish(self.door_state_topic, self._door_state, qos=1, retain=True)
+
+    def audit(self, entry: AuditEntry) -> None:
+        """An audit entry without an event, through the same serialised store access."""
+        with self._lock:
+            self.store.audit_put(entry)
+
     def pending(self) -> int:
         """Events not yet acknowledged by the broker."""
         with self._lock:
@@ -189,7 +218,17 @@ class Publisher:
         common = {"availability_topic": self.availability_topic, "device": device,
                   "origin": {"name": "edgeface", "sw_version": self.sw_version}}
         d = self.cfg.discovery_prefix
-        return {
+        door: dict[str, dict[str, Any]] = {}
+        if self.door and self.ha_switch:
+            door[f"{d}/switch/{dev_id}/door/config"] = {
+                **common, "name": "Door enabled", "unique_id": f"{dev_id}_door", "state_topic": self.door_state_topic,
+                "command_topic": self.door_ha_topic, "state_on": "enabled", "state_off": "disabled", "payload_on": "ON",
+                "payload_off": "OFF", "icon": "mdi:door", "qos": 1}
+        elif self.door:
+            door[f"{d}/binary_sensor/{dev_id}/door/config"] = {
+                **common, "name": "Door enabled", "unique_id": f"{dev_id}_door", "state_topic": self.door_state_topic,
+                "payload_on": "enabled", "payload_off": "disabled", "icon": "mdi:door"}
+        return {**door,
             f"{d}/sensor/{dev_id}/last_person/config": {
                 **common, "name": "Last person", "unique_id": f"{dev_id}_last_person", "state_topic": self.state_topic,
                 "value_template": "{{ value_json.last_person | default('') }}", "icon": "mdi:account-check"},
@@ -198,7 +237,7 @@ class Publisher:
                 "value_template": "{{ 'ON' if value_json.face_present else 'OFF' }}", "device_class": "occupancy"},
             f"{d}/event/{dev_id}/recognition/config": {
                 **common, "name": "Recognition", "unique_id": f"{dev_id}_recognition", "state_topic": self.event_topic,
-                "event_types": ["match", "unknown"],
+                "event_types": ["match", "unknown", "spoof"],
                 "value_template": '{{ {"event_type": value_json.type, "person": value_json.person, '
                                   '"similarity": value_json.similarity} | tojson }}'},
         }
@@ -212,6 +251,10 @@ class Publisher:
         log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
         self._failures = 0
         client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
+        if self.on_command is not None:
+            client.subscribe(self.door_set_topic, qos=1)
+            if self.ha_switch:
+                client.subscribe(self.door_ha_topic, qos=1)
         self._announce(client)
         self.ever_connected = True
         self._connected.set()
@@ -223,11 +266,17 @@ class Publisher:
             client.publish(topic, json.dumps(payload), qos=1, retain=True)
         if self._last_state is not None:
             client.publish(self.state_topic, self._last_state, qos=1, retain=True)
+        if self._door_state is not None:
+            client.publish(self.door_state_topic, self._door_state, qos=1, retain=True)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == f"{self.cfg.discovery_prefix}/status" and msg.payload == b"online":
             log.info("Home Assistant came online: publishing discovery again")
             self._announce(client)
+        elif self.on_command is not None and msg.topic == self.door_set_topic:
+            self.on_command("signed", bytes(msg.payload[:4096]))
+        elif self.on_command is not None and self.ha_switch and msg.topic == self.door_ha_topic:
+            self.on_command("ha", bytes(msg.payload[:64]))
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._failures += 1

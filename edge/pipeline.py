@@ -1,10 +1,16 @@
-"""Per frame: detect -> track -> align -> quality gates -> embed -> face-ness -> match -> decide.
+"""Per frame: detect -> track -> align -> quality gates -> embed -> face-ness -> match -> decide
+-> liveness (tracks that matched).
 
 No I/O and no threads: the daemon feeds frames and acts on the decisions. Work is skipped
 where it cannot change a decision: faces that fail a quality gate are not embedded, and a
 track already settled (matched, and the door done or not in question; or decided on its
 ``max_frames`` good frames) is not embedded again. A face whose embedding says it is not a face
 (norm below the embedder's ``min_norm``: an animal, an object) counts as a failed gate.
+
+With a liveness judge, a track's match is held back until the judge has seen enough frames of
+it: then the match comes out with its liveness result, or as a ``spoof`` decision (never a
+door), and the track's later door decision carries the same result. :meth:`Pipeline.flush`
+releases what is still held when the source ends.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from edge.decide import Decider, Decision, DecisionPolicy, Thresholds
 from edge.detect import Detector
 from edge.domain import Detection, Frame, Pixels
 from edge.embed import Embedder
+from edge.liveness import LivenessJudge, LivenessResult
 from edge.match import Gallery, Match
 from edge.quality import Quality, QualityGates, assess
 from edge.tracker import IoUTracker
@@ -48,6 +55,7 @@ class Decided:
     crop: Pixels  # the aligned face in BGR order (for an image), whatever order the embedder takes
     embedding: NDArray[np.float32] | None
     attributes: dict[str, Any] | None
+    liveness: LivenessResult | None = None  # with a liveness judge: the track's result (match, door, spoof)
 
 
 @dataclass(frozen=True)
@@ -77,16 +85,21 @@ class Pipeline:
         policy: DecisionPolicy | None = None,
         door_people: frozenset[str] = frozenset(),
         attributes: AttributeFn | None = None,
+        liveness: LivenessJudge | None = None,
         track_max_age_s: float = 1.0,
     ):
         """``thresholds``: for ``gallery`` (they depend on its size, see :meth:`set_gallery`);
-        ``door_people``: who may open the door (with ``thresholds.door`` set)."""
+        ``door_people``: who may open the door (with ``thresholds.door`` set); ``liveness``: judges
+        matched tracks (None: matches come out at once, without a liveness result)."""
         self.detector = detector
         self.embedder = embedder
         self.gates = gates or QualityGates()
         self.attributes = attributes
         self.tracker = IoUTracker(max_age_s=track_max_age_s)
         self.decider = Decider(policy or DecisionPolicy(), thresholds, frozenset(door_people))
+        self.liveness = liveness
+        self._held: dict[int, list[Decided]] = {}  # track -> decisions waiting for its liveness result
+        self._judged: dict[int, LivenessResult] = {}
         self.gallery = gallery
         self.set_gallery(gallery, thresholds)
 
@@ -102,6 +115,10 @@ class Pipeline:
         self.gallery = gallery
         self.decider.thresholds = thresholds
         self.decider.reset_matches()
+        self._held.clear()
+        self._judged.clear()
+        if self.liveness is not None:
+            self.liveness.reset()
 
     def _score(self, vector: NDArray[np.float32]) -> list[Match]:
         return self.gallery.search(vector, self.decider.thresholds.announce, top_k=2)
@@ -112,15 +129,21 @@ class Pipeline:
         t_detect = time.perf_counter() - t0
         ids, ended = self.tracker.update([d.box for d in detections], frame.timestamp)
         self.decider.end(ended)
-        t_align = t_embed = t_match = 0.0
+        decided: list[Decided] = self._release(ended)
+        t_align = t_embed = t_match = t_live = 0.0
         faces: list[FaceResult] = []
-        decided: list[Decided] = []
         for det, tid in zip(detections, ids, strict=True):
             t1 = time.perf_counter()
             crop = self.embedder.crop(frame.image, det)
             quality = assess(det, crop, self.gates)
             t_align += time.perf_counter() - t1
-            matched = self.decider.matched(tid)
+            if tid in self._held and self.liveness is not None:
+                t4 = time.perf_counter()
+                result = self.liveness.observe(tid, frame.image, det, frame.timestamp)
+                t_live += time.perf_counter() - t4
+                if result is not None:
+                    decided += self._judge(tid, result)
+            matched = self._shown(tid)
             if not quality.ok or self.decider.settled(tid):
                 faces.append(FaceResult(tid, det, quality, matched, None, matched is not None))
                 continue
@@ -137,11 +160,61 @@ class Pipeline:
             person = best.identity if best and best.verified else None
             similarity = best.similarity if best else None
             decision = self.decider.observe(tid, det.box, frame.timestamp, emb.vector, hits, self._score)
-            confirmed = self.decider.matched(tid)
-            faces.append(FaceResult(tid, det, quality, confirmed or person, similarity, confirmed is not None))
             if decision is not None:
                 attrs = self.attributes(frame.image, det) if self.attributes and decision.type != "door" else None
                 bgr = np.ascontiguousarray(crop[:, :, ::-1]) if self.embedder.preprocess.get("colour") == "RGB" else crop
-                decided.append(Decided(decision, bgr, emb.vector, attrs))
+                d = Decided(decision, bgr, emb.vector, attrs)
+                if self.liveness is None or decision.type == "unknown":
+                    decided.append(d)
+                elif tid in self._judged:
+                    decided.append(replace(d, liveness=self._judged[tid]))
+                else:
+                    first = tid not in self._held
+                    self._held.setdefault(tid, []).append(d)
+                    if first:  # this frame is the first the judge sees
+                        t4 = time.perf_counter()
+                        result = self.liveness.observe(tid, frame.image, det, frame.timestamp)
+                        t_live += time.perf_counter() - t4
+                        if result is not None:
+                            decided += self._judge(tid, result)
+            confirmed = self._shown(tid)
+            faces.append(FaceResult(tid, det, quality, confirmed or person, similarity, confirmed is not None))
         timings = {"detect": t_detect * 1e3, "align": t_align * 1e3, "embed": t_embed * 1e3, "match": t_match * 1e3}
+        if self.liveness is not None:
+            timings["liveness"] = t_live * 1e3
         return FrameResult(frame.index, frame.timestamp, tuple(faces), tuple(decided), timings, tuple(ended))
+
+    def _shown(self, track_id: int) -> str | None:
+        """The track's match as far as others may know it: not while liveness is judging it,
+        never when it was judged a spoof."""
+        if track_id in self._held:
+            return None
+        judged = self._judged.get(track_id)
+        if judged is not None and judged.verdict == "spoof":
+            return None
+        return self.decider.matched(track_id)
+
+    def _judge(self, track_id: int, result: LivenessResult) -> list[Decided]:
+        """The held decisions of a track, now with its liveness result; a spoof turns the match
+        into a ``spoof`` decision and drops its door decisions."""
+        self._judged[track_id] = result
+        out: list[Decided] = []
+        for d in self._held.pop(track_id, []):
+            if result.verdict == "spoof":
+                if d.decision.type == "match":
+                    out.append(replace(d, decision=replace(d.decision, type="spoof", door=False), liveness=result))
+                continue
+            out.append(replace(d, liveness=result))
+        return out
+
+    def _release(self, ended: list[int] | tuple[int, ...]) -> list[Decided]:
+        out: list[Decided] = []
+        for tid in ended:
+            if tid in self._held and self.liveness is not None:
+                out += self._judge(tid, self.liveness.finish(tid))
+            self._judged.pop(tid, None)
+        return out
+
+    def flush(self) -> list[Decided]:
+        """Judge and release every held decision (the source ended)."""
+        return self._release(list(self._held))

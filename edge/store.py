@@ -1,4 +1,5 @@
-"""The local embedding store: one SQLite file with persons, their templates and the event outbox.
+"""The local embedding store: one SQLite file with persons, their templates, the event outbox,
+the door audit log and the door's kill-switch state.
 
 WAL journal, ``synchronous=FULL`` and one transaction per write: a kill -9 or a power cut at
 any moment leaves either the old or the new state. Every template records the sha256 of the
@@ -8,12 +9,14 @@ models can never be mixed.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +38,11 @@ CREATE INDEX IF NOT EXISTS templates_person ON templates(person_id);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL,
     topic TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS door_audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, at_unix REAL NOT NULL, kind TEXT NOT NULL,
+    outcome TEXT NOT NULL, reason TEXT NOT NULL, person TEXT, track_id INTEGER, event_id TEXT,
+    evidence TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS door_audit_at ON door_audit(at_unix);
 """
 
 
@@ -43,6 +51,33 @@ class Person:
     name: str
     templates: int
     created_at: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One door decision or door command. ``kind``: ``decision`` (a match judged by the door policy)
+    or ``command`` (kill switch); ``outcome``: ``opened``/``refused`` (decisions) or
+    ``enabled``/``disabled``/``refused`` (commands); ``reason``: why (edge.doorpolicy.Reason, or
+    the command's source / why it was refused); ``evidence``: similarity, thresholds, liveness."""
+
+    at: str  # ISO 8601 UTC
+    at_unix: float
+    kind: str
+    outcome: str
+    reason: str
+    person: str | None = None
+    track_id: int | None = None
+    event_id: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def now(cls, kind: str, outcome: str, reason: str, **kw: Any) -> AuditEntry:
+        t = datetime.now(UTC)
+        return cls(t.isoformat(timespec="milliseconds"), t.timestamp(), kind, outcome, reason, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "kind": self.kind, "outcome": self.outcome, "reason": self.reason, "person": self.person,
+                "track_id": self.track_id, "event_id": self.event_id, "evidence": self.evidence}
 
 
 @dataclass(frozen=True)
@@ -183,11 +218,14 @@ class Store:
 
     # --- event outbox -------------------------------------------------------------------------
 
-    def outbox_put(self, event_id: str, topic: str, payload: str, max_events: int) -> int:
-        """Store an event before publishing it. When the outbox is full the oldest entries are
-        dropped (returned count, for the log). A repeated ``event_id`` is stored once."""
+    def outbox_put(self, event_id: str, topic: str, payload: str, max_events: int, audit: AuditEntry | None = None) -> int:
+        """Store an event before publishing it (and its door audit entry, in the same
+        transaction). When the outbox is full the oldest entries are dropped (returned count,
+        for the log). A repeated ``event_id`` is stored once."""
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO outbox (event_id, topic, payload, created_at) VALUES (?, ?, ?, ?)", (event_id, topic, payload, _now()))
+            if audit is not None:
+                self._insert_audit(db, audit)
             n = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
             drop = max(0, n - max_events)
             if drop:
@@ -205,6 +243,50 @@ class Store:
         """Remove an event once the broker acknowledged it (QoS 1 PUBACK)."""
         with self._tx() as db:
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    # --- door audit log and kill switch ---------------------------------------------------------
+
+    @staticmethod
+    def _insert_audit(db: sqlite3.Connection, a: AuditEntry) -> None:
+        db.execute("INSERT INTO door_audit (at, at_unix, kind, outcome, reason, person, track_id, event_id, evidence) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (a.at, a.at_unix, a.kind, a.outcome, a.reason, a.person, a.track_id, a.event_id,
+                    json.dumps(a.evidence, separators=(",", ":"))))
+
+    def audit_put(self, entry: AuditEntry) -> None:
+        """An audit entry without an event (a door decision later in a visit, a command)."""
+        with self._tx() as db:
+            self._insert_audit(db, entry)
+
+    def audit(self, since_unix: float | None = None, limit: int | None = None) -> list[AuditEntry]:
+        """Audit entries, oldest first (the newest ``limit`` when given)."""
+        q = "SELECT at, at_unix, kind, outcome, reason, person, track_id, event_id, evidence FROM door_audit"
+        args: list[Any] = []
+        if since_unix is not None:
+            q += " WHERE at_unix >= ?"
+            args.append(since_unix)
+        q += " ORDER BY id DESC"
+        if limit is not None:
+            q += " LIMIT ?"
+            args.append(limit)
+        rows = self._db.execute(q, args).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8])) for r in reversed(rows)]
+
+    def prune_audit(self, before_unix: float) -> int:
+        """Delete audit entries older than ``before_unix`` (retention); returns how many."""
+        with self._tx() as db:
+            return int(db.execute("DELETE FROM door_audit WHERE at_unix < ?", (before_unix,)).rowcount)
+
+    def door_enabled(self) -> bool:
+        """The kill switch: False once disabled, until enabled again (survives restarts)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='door_enabled'").fetchone()
+        return row is None or row[0] == "1"
+
+    def set_door_enabled(self, enabled: bool, audit: AuditEntry | None = None) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('door_enabled', ?)", ("1" if enabled else "0",))
+            if audit is not None:
+                self._insert_audit(db, audit)
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

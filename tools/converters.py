@@ -466,7 +466,11 @@ def torch_minifasnet(src: Path, build: dict[str, Any], sample: np.ndarray, work:
     if worst > 1e-4:
         raise ConversionError(f"{src.name}: the exported ONNX differs from the PyTorch model by {worst:.2e} in softmax probability")
     log.info("%s: ONNX (%s) matches PyTorch on %d crops (max abs softmax diff %.1e)", src.name, notes or "as published", len(x), worst)
-    fg = _onnx_graph(onnx_path, {k: v for k, v in build.items() if k != "equalize"}, sample, work)
+    # equalize: on the PyTorch module (above); equalize_graph: on the exported ONNX graph instead (onnx_prep)
+    onnx_build = {k: v for k, v in build.items() if k not in ("equalize", "equalize_graph")}
+    if build.get("equalize_graph"):
+        onnx_build["equalize"] = True
+    fg = _onnx_graph(onnx_path, onnx_build, sample, work)
     fg.notes = {**notes, **fg.notes}
     fg.checks = {"onnx_vs_torch_max_abs_prob_diff": float(f"{worst:.3g}"), "onnx_vs_torch_crops": len(x)}
     return fg

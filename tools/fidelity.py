@@ -29,7 +29,8 @@ BARS = {
     "emotion": {"top1_agreement": 0.95},
     "age": {"mean_abs_diff_years": 1.5},
     "landmarks": {"landmark_error_iod": 0.03, "presence_agreement": 0.98},
-    "antispoof": {"live_agreement": 0.98},
+    # Agreement on the crops whose float verdict is repeatable (see antispoof below), and at least 90% of them so.
+    "antispoof": {"live_agreement_repeatable": 0.98, "repeatable_share": 0.9},
 }
 
 
@@ -218,16 +219,36 @@ def landmarks(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixel
     return _judge("landmarks", metrics)
 
 
-def antispoof(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixels]]) -> Result:
-    """Live/spoof verdicts (live probability >= 0.5) of int8 against float, and the live probability's differences."""
+def antispoof(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixels]], noise_draws: int = 8) -> Result:
+    """Live/spoof verdicts (live probability >= 0.5) of int8 against float, and the live probability's differences.
+
+    MiniFASNet's float verdict is not stable on every crop: Gaussian noise of 1 grey level flips it on
+    about 3% of the held-out crops (2026-12-01), so no int8 copy can agree with it there but by chance.
+    The bar is therefore judged on the crops whose float verdict is *repeatable*: the same on
+    ``noise_draws`` copies with sigma-1 noise (fixed seed). The agreement on all crops is reported too."""
     out = model.manifest.outputs[0].name
     live = int(model.manifest.decoding.get("live_class", 1))
-    pq = np.asarray([softmax(int8_outputs(model, c)[out].reshape(-1))[live] for _, c in crops])
-    pf = np.asarray([softmax(float_run(c)[out].reshape(-1))[live] for _, c in crops])
+
+    def prob(run: Any, c: Pixels) -> float:
+        return float(softmax(run(c)[out].reshape(-1))[live])
+
+    pq = np.asarray([prob(lambda x: int8_outputs(model, x), c) for _, c in crops])
+    pf = np.asarray([prob(float_run, c) for _, c in crops])
+    rng = np.random.default_rng(0)
+    repeatable = np.ones(len(crops), bool)
+    for i, (_, c) in enumerate(crops):
+        for _ in range(noise_draws):
+            noisy = np.clip(c.astype(np.float32) + rng.normal(0, 1.0, c.shape), 0, 255).astype(np.uint8)
+            if (prob(float_run, noisy) >= 0.5) != (pf[i] >= 0.5):
+                repeatable[i] = False
+                break
+    agree = (pq >= 0.5) == (pf >= 0.5)
     d = np.abs(pq - pf)
     metrics = {
         "crops": float(len(crops)),
-        "live_agreement": float(np.mean((pq >= 0.5) == (pf >= 0.5))),
+        "live_agreement": float(np.mean(agree)),
+        "repeatable_share": float(np.mean(repeatable)),
+        "live_agreement_repeatable": float(np.mean(agree[repeatable])) if repeatable.any() else 0.0,
         "live_float": float(np.sum(pf >= 0.5)),
         "mean_abs_live_prob_diff": float(d.mean()),
         "max_abs_live_prob_diff": float(d.max()),

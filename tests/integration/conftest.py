@@ -65,3 +65,15 @@ class Listener:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+@pytest.fixture(scope="module")
+def templates(recognizer):
+    """The demo gallery's enrolment embeddings, by name (firmware_configs/demo/gallery)."""
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parent.parent.parent / "firmware_configs" / "demo"
+    out = {}
+    for folder in (demo / "gallery").iterdir():
+        out[folder.name.replace("_", " ")] = recognizer.enrollment_embeddings(sorted(folder.iterdir()))
+    return out

@@ -37,7 +37,7 @@ def test_availability_discovery_and_ordered_events(broker, tmp_path):
             disc = [t for t in topics if t.startswith("homeassistant/")]
             assert {t.split("/")[1] for t in disc} == {"sensor", "binary_sensor", "event"}
             ev_cfg = json.loads(topics["homeassistant/event/edgeface_door/recognition/config"][0])
-            assert ev_cfg["event_types"] == ["match", "unknown"] and ev_cfg["availability_topic"] == "edgeface/door/availability"
+            assert ev_cfg["event_types"] == ["match", "unknown", "spoof"] and ev_cfg["availability_topic"] == "edgeface/door/availability"
             assert all("embedding" not in e and "image" not in e for e in listen.events())  # privacy: nothing extra
         finally:
             pub.stop()
