@@ -262,17 +262,18 @@ def choose(pres: list[Presentation], ev: list[Evidence], base: LivenessParams, m
 
 def alone(pres: list[Presentation], ev: list[Evidence], base: LivenessParams, cue: str, max_bpcer: float) -> LivenessParams:
     """One cue on its own, at its own operating point: the lowest worst-kind APCER with BPCER <= ``max_bpcer``."""
-    best: tuple[float, LivenessParams] | None = None
+    best: tuple[float, float, LivenessParams] | None = None
     grid = ([replace(base, threshold=float(round(t, 3))) for t in np.arange(0.05, 0.96, 0.025)] if cue == "passive" else
             [replace(base, planar_mid=float(m), planar_spread=float(m) / 4, threshold=0.5) for m in np.arange(0.006, 0.06, 0.001)])
     for p in grid:
         r = rates(pres, ev, p, cue)
         if r.get("live", {"value": 1.0})["value"] > max_bpcer:
             continue
-        ap = max((v["value"] for v in r.values() if v["rate"] == "APCER"), default=0.0)
-        if best is None or ap < best[0]:
-            best = (ap, p)
-    return best[1] if best else base
+        ap = [v["value"] for v in r.values() if v["rate"] == "APCER"]
+        key = (max(ap, default=0.0), float(np.mean(ap)) if ap else 0.0)
+        if best is None or key < best[:2]:
+            best = (*key, p)
+    return best[2] if best else base
 
 
 def main(argv: list[str] | None = None) -> int:
