@@ -41,6 +41,7 @@ from edge.decide import VISIT_FACTOR, DecisionPolicy, Thresholds
 from edge.domain import Detection, Pixels
 from edge.door import DoorRelay
 from edge.doorpolicy import DoorPolicy
+from edge.errors import StoreError
 from edge.liveness import LivenessJudge
 from edge.match import Gallery
 from edge.mqtt import Publisher, event_payload
@@ -140,6 +141,7 @@ class Daemon:
         self._verifier = CommandVerifier(secret, cfg.device_id, window_s=cfg.door.command_window_s) if secret else None
         self._next_prune = 0.0
         self._pipeline: Pipeline | None = None
+        self._store: Store | None = None  # the loop's own connection (the publisher has another)
 
     @property
     def operating_points(self) -> list[OperatingPoint]:
@@ -210,6 +212,10 @@ class Daemon:
             self.publisher = Publisher(cfg.mqtt, cfg.device_id, outbox, max_events=cfg.store.outbox_max_events, sw_version=__version__,
                                        door=cfg.door.enabled, on_command=self._on_command if self._verifier else None,
                                        ha_switch=cfg.door.ha_switch)
+            self._store = store
+            self._last_person = store.last_person()
+            # this run's state goes out before 'online': never the last run's retained 'face present'
+            self._publish_state_now(face_present=False, present=[])
             if cfg.door.enabled:
                 self._check_policy(gallery)
                 self.door_enabled = store.door_enabled()
@@ -251,7 +257,8 @@ class Daemon:
                     self._drain(stop)
             finally:
                 sd_notify("STOPPING=1")
-                self.publisher.stop(timeout_s=1.0)  # 'offline' first
+                self._publish_state_now(face_present=False, present=[])  # cleared before 'offline'
+                self.publisher.stop(timeout_s=1.0)
                 self._source.close()
                 if self.door is not None:
                     self.door.close()
@@ -314,6 +321,7 @@ class Daemon:
             self.stats.events[event["type"]] = self.stats.events.get(event["type"], 0) + 1
             if event["type"] == "match":
                 self._last_person = event["person"]
+                self._remember(event["person"])
                 log.info("match: %s (similarity %.3f, track %d)", event["person"], event["similarity"], event["track_id"])
             elif event["type"] == "spoof":
                 log.warning("presentation attack: a face matching %s judged a spoof (track %d, liveness %s)", event["person"],
@@ -412,6 +420,19 @@ class Daemon:
             log.warning("door policy names people who are not enrolled: %s", ", ".join(missing))
         if not self.policy.people:
             log.warning("door enabled but no one may open it: set door.allowed or door.rules")
+
+    def _remember(self, person: str) -> None:
+        if self._store is None:
+            return
+        try:
+            self._store.set_last_person(person)
+        except StoreError as e:  # only Home Assistant's 'last person' after a restart depends on it
+            log.warning("last person not stored: %s", e)
+
+    def _publish_state_now(self, *, face_present: bool, present: list[str]) -> None:
+        assert self.publisher is not None
+        self._state = {"face_present": face_present, "present": present, "last_person": self._last_person}
+        self.publisher.publish_state({**self._state, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
 
     def _publish_state(self, result: FrameResult) -> None:
         assert self.publisher is not None

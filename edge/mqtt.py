@@ -24,6 +24,7 @@ import logging
 import queue
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -105,6 +106,8 @@ class Publisher:
         self._handed: set[int] = set()  # outbox seqs handed to paho in this process
         self._thread: threading.Thread | None = None
         self._last_state: str | None = None
+        self._announced_at = float("-inf")  # monotonic time of the last discovery announcement
+        self._rediscover_due: float | None = None  # Home Assistant asked again: announce then (rate-limited)
         self._failures = 0
         self.ever_connected = False
         self._store_failures = 0
@@ -231,15 +234,24 @@ class Publisher:
         return {**door,
             f"{d}/sensor/{dev_id}/last_person/config": {
                 **common, "name": "Last person", "unique_id": f"{dev_id}_last_person", "state_topic": self.state_topic,
-                "value_template": "{{ value_json.last_person | default('') }}", "icon": "mdi:account-check"},
+                # JSON null is not caught by default(''): it would show the text None
+                "value_template": "{{ value_json.last_person if value_json.last_person is not none else '' }}",
+                "icon": "mdi:account-check"},
+            f"{d}/sensor/{dev_id}/present/config": {
+                **common, "name": "People present", "unique_id": f"{dev_id}_present", "state_topic": self.state_topic,
+                "value_template": "{{ value_json.present | count }}", "json_attributes_topic": self.state_topic,
+                "json_attributes_template": "{{ {'present': value_json.present} | tojson }}", "icon": "mdi:account-group"},
             f"{d}/binary_sensor/{dev_id}/face_present/config": {
                 **common, "name": "Face present", "unique_id": f"{dev_id}_face_present", "state_topic": self.state_topic,
                 "value_template": "{{ 'ON' if value_json.face_present else 'OFF' }}", "device_class": "occupancy"},
             f"{d}/event/{dev_id}/recognition/config": {
                 **common, "name": "Recognition", "unique_id": f"{dev_id}_recognition", "state_topic": self.event_topic,
-                "event_types": ["match", "unknown", "spoof"],
+                "event_types": ["match", "unknown", "spoof"], "qos": 1,
+                # everything the event says but an image or embedding (never in HA's state machine)
                 "value_template": '{{ {"event_type": value_json.type, "person": value_json.person, '
-                                  '"similarity": value_json.similarity} | tojson }}'},
+                                  '"similarity": value_json.similarity, "event_id": value_json.event_id, '
+                                  '"track_id": value_json.track_id, "box": value_json.box, "timestamp": value_json.timestamp, '
+                                  '"attributes": value_json.get("attributes"), "liveness": value_json.get("liveness")} | tojson }}'},
         }
 
     # --- paho callbacks: hand work over, nothing else ---------------------------------------------
@@ -260,19 +272,26 @@ class Publisher:
         self._connected.set()
         self._notify()
 
+    #: Home Assistant's ``online`` is answered at most once per this many seconds (a burst of them,
+    #: e.g. 200 from a flapping HA, gives one republish at once and at most one more when it ends).
+    REDISCOVERY_S = 10.0
+
     def _announce(self, client: mqtt.Client) -> None:
-        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        """Discovery, then this run's state (so Home Assistant never shows the last run's retained
+        state as current), then ``online``."""
+        self._announced_at = time.monotonic()
         for topic, payload in self.discovery().items():
             client.publish(topic, json.dumps(payload), qos=1, retain=True)
         if self._last_state is not None:
             client.publish(self.state_topic, self._last_state, qos=1, retain=True)
         if self._door_state is not None:
             client.publish(self.door_state_topic, self._door_state, qos=1, retain=True)
+        client.publish(self.availability_topic, "online", qos=1, retain=True)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == f"{self.cfg.discovery_prefix}/status" and msg.payload == b"online":
-            log.info("Home Assistant came online: publishing discovery again")
-            self._announce(client)
+            self._rediscover_due = max(time.monotonic(), self._announced_at + self.REDISCOVERY_S)
+            self._notify()
         elif self.on_command is not None and msg.topic == self.door_set_topic:
             self.on_command("signed", bytes(msg.payload[:4096]))
         elif self.on_command is not None and self.ha_switch and msg.topic == self.door_ha_topic:
@@ -330,6 +349,11 @@ class Publisher:
                 self._apply_acks()
                 if not self._connected.is_set():
                     continue
+                due = self._rediscover_due
+                if due is not None and time.monotonic() >= due:
+                    self._rediscover_due = None
+                    log.info("Home Assistant came online: publishing discovery again")
+                    self._announce(self._client)
                 with self._lock:
                     entries = self.store.outbox_pending(limit=200)
                 for entry in entries:

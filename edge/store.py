@@ -187,6 +187,7 @@ class Store:
         with self._tx() as db:
             if db.execute("DELETE FROM persons WHERE name = ?", (name,)).rowcount == 0:
                 raise StoreError(f"no person named {name!r} in {self.path}; see edgeface persons list")
+            db.execute("DELETE FROM meta WHERE key = 'last_person' AND value = ?", (name,))
 
     def rename(self, old: str, new: str) -> None:
         new = new.strip()
@@ -195,6 +196,7 @@ class Store:
                 raise StoreError(f"{new!r} already exists; remove or rename it first")
             if db.execute("UPDATE persons SET name = ? WHERE name = ?", (new, old)).rowcount == 0:
                 raise StoreError(f"no person named {old!r} in {self.path}; see edgeface persons list")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'last_person' AND value = ?", (new, old))
 
     def gallery(self, fingerprint: str) -> Gallery:
         """All templates as a :class:`Gallery`; refuses a store made with another embedder."""
@@ -276,6 +278,15 @@ class Store:
         """Delete audit entries older than ``before_unix`` (retention); returns how many."""
         with self._tx() as db:
             return int(db.execute("DELETE FROM door_audit WHERE at_unix < ?", (before_unix,)).rowcount)
+
+    def last_person(self) -> str | None:
+        """The last person announced (kept across restarts for Home Assistant's 'last person')."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='last_person'").fetchone()
+        return None if row is None else str(row[0])
+
+    def set_last_person(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_person', ?)", (name,))
 
     def door_enabled(self) -> bool:
         """The kill switch: False once disabled, until enabled again (survives restarts)."""

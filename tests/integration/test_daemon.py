@@ -376,3 +376,31 @@ def test_daemon_benchmark_command_reports_its_measures(tmp_path):
     for r in res["results"]:
         assert r["frames"] == 275 and r["sustained_fps"] > 0 and 0 < r["start_to_first_frame_s"] < 60 and r["peak_rss_mb"] > 20
     assert res["sigterm_to_exit_s"] > 0
+
+
+def test_state_is_fresh_before_online_cleared_before_offline_and_last_person_survives_a_restart(tmp_path, broker, templates, recognizer):
+    store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
+    listener = Listener(broker.port, "edgeface/demo/#")
+    assert listener.wait_for(lambda: listener.client.is_connected())
+    run_collecting(config(tmp_path, store, broker.port), drain_s=2)
+    time.sleep(0.3)
+    first = [(t.rsplit("/", 1)[-1], p) for t, p, _ in listener.messages if t.endswith(("/state", "/availability"))]
+    kinds = [k for k, _ in first]
+    # this run's state comes before 'online' (the last run's retained 'face present' is never current) ...
+    assert kinds.index("state") < kinds.index("availability") and first[kinds.index("availability")][1] == b"online"
+    # ... and a cleared one before 'offline'
+    assert first[-1] == ("availability", b"offline")
+    assert json.loads(first[-2][1])["face_present"] is False and json.loads(first[-2][1])["present"] == []
+    # the next start (a source without faces) still names the last person announced
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "a.png").write_bytes((REPO / "tests" / "data" / "insightface__no_face.png").read_bytes())
+    n = len(listener.messages)
+    run_collecting(config(tmp_path, store, broker.port, **{"camera.source": str(empty)}), drain_s=0)
+    time.sleep(0.3)
+    states = [json.loads(p) for t, p, _ in listener.messages[n:] if t.endswith("/state")]
+    listener.close()
+    assert states and states[0]["last_person"] == ALEX and states[0]["face_present"] is False
+    with Store(store) as st:
+        st.remove(ALEX)
+        assert st.last_person() is None  # removing a person removes their name here too

@@ -176,3 +176,43 @@ def test_disk_full_events_still_go_out_and_the_failure_is_logged(broker, tmp_pat
             pub.stop()
     listen.close()
     assert "not made durable" in caplog.text and "free disk space" in caplog.text
+
+
+def test_discovery_shows_no_none_exposes_the_event_and_who_is_present(broker, tmp_path):
+    listen = Listener(broker.port, "homeassistant/#")
+    with Store(tmp_path / "s.db") as st:
+        pub = Publisher(_cfg(broker.port), "door", st, sw_version="test")
+        pub.start()
+        try:
+            assert listen.wait_for(lambda: len({t for t, _, _ in listen.messages}) >= 4)
+        finally:
+            pub.stop()
+    listen.close()
+    cfgs = {t: json.loads(p) for t, p, _ in listen.messages}
+    last = cfgs["homeassistant/sensor/edgeface_door/last_person/config"]["value_template"]
+    assert "is not none" in last and "default(" not in last  # JSON null would show the text None
+    ev = cfgs["homeassistant/event/edgeface_door/recognition/config"]
+    assert ev["qos"] == 1
+    for key in ("event_id", "track_id", "box", "timestamp", "attributes", "liveness"):
+        assert key in ev["value_template"]
+    assert "image" not in ev["value_template"] and "embedding" not in ev["value_template"]
+    present = cfgs["homeassistant/sensor/edgeface_door/present/config"]
+    assert present["state_topic"] == "edgeface/door/state" and "present" in present["json_attributes_template"]
+
+
+def test_a_burst_of_home_assistant_births_is_answered_once_or_twice(broker, tmp_path):
+    listen = Listener(broker.port, "homeassistant/#")
+    with Store(tmp_path / "s.db") as st:
+        pub = Publisher(_cfg(broker.port), "door", st, sw_version="test")
+        pub.start()
+        try:
+            topic = "homeassistant/sensor/edgeface_door/last_person/config"
+            assert listen.wait_for(lambda: any(t == topic for t, _, _ in listen.messages))
+            for _ in range(200):
+                listen.client.publish("homeassistant/status", "online", qos=1)
+            time.sleep(Publisher.REDISCOVERY_S + 2.0)
+            n = sum(1 for t, _, _ in listen.messages if t == topic)
+        finally:
+            pub.stop()
+    listen.close()
+    assert 2 <= n <= 3  # the first announcement, then at most one now and one when the window ends
