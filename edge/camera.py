@@ -11,6 +11,7 @@ media timestamps, and end cleanly.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -178,7 +179,7 @@ class LiveSource(_Closable):
             try:
                 read, release = self._open()
             except Exception as e:  # an unplugged camera or unreachable stream: retry with backoff
-                log.warning("%s: cannot open (%s); retrying in %.0f s", self.description, e, delay)
+                log.warning("%s: cannot open (%s); retrying in %.0f s", self.description, mask_url(str(e)), delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self._reconnect_max_s)
                 self.reconnects += 1
@@ -192,7 +193,7 @@ class LiveSource(_Closable):
                     self._slot.put(Frame(image, self._captured, time.monotonic()))
                     self._captured += 1
             except Exception as e:  # a driver error mid-stream: reopen like a disconnect
-                log.warning("%s: read failed (%s)", self.description, e)
+                log.warning("%s: read failed (%s)", self.description, mask_url(str(e)))
             finally:
                 release()
             if not self._stop.is_set():
@@ -266,6 +267,15 @@ def picamera2_opener(width: int, height: int, fps: float) -> Callable[[], tuple[
     return open_camera
 
 
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*)(?::[^@/\s]*)?@")
+
+
+def mask_url(text: str) -> str:
+    """``rtsp://user:secret@cam/stream`` -> ``rtsp://user:***@cam/stream``, anywhere in ``text``
+    (a camera URL, or an error message quoting one): credentials never reach a log or output."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", text)
+
+
 def open_source(spec: str, *, width: int = 640, height: int = 480, fps: float = 15.0, reconnect_max_s: float = 30.0,
                 realtime: bool = False) -> FrameSource:
     """The frame source a config's ``camera.source`` names: ``picamera2``, ``/dev/videoN`` or a
@@ -277,7 +287,7 @@ def open_source(spec: str, *, width: int = 640, height: int = 480, fps: float = 
         dev: str | int = int(spec) if spec.isdigit() else spec
         return LiveSource(f"camera {spec}", opencv_opener(dev, width, height, fps), reconnect_max_s)
     if "://" in spec:
-        return LiveSource(f"stream {spec.split('@')[-1]}", opencv_opener(spec, width, height, fps), reconnect_max_s)
+        return LiveSource(f"stream {mask_url(spec)}", opencv_opener(spec, width, height, fps), reconnect_max_s)
     path = Path(spec)
     if path.is_dir():
         return ImageFolderSource(path, fps)

@@ -292,17 +292,19 @@ def _bench_daemon(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a device config without starting anything; secrets are shown masked."""
+    from edge.camera import mask_url
     from edge.config import load_config
 
     cfg = load_config(args.config)
     dumped = cfg.model_dump(mode="json")
     if dumped["mqtt"].get("password") is not None:
         dumped["mqtt"]["password"] = "**********"
+    dumped["camera"]["source"] = mask_url(dumped["camera"]["source"])
     if args.json:
         print(json.dumps(dumped))
     else:
         print(f"{args.config}: valid config for device {cfg.device_id!r}")
-        print(f"  camera {cfg.camera.source} {cfg.camera.width}x{cfg.camera.height} @ {cfg.camera.fps:g} fps; "
+        print(f"  camera {mask_url(cfg.camera.source)} {cfg.camera.width}x{cfg.camera.height} @ {cfg.camera.fps:g} fps; "
               f"models {cfg.models.detector}+{cfg.models.embedder} on {'Edge TPU ' + cfg.models.edgetpu if cfg.models.edgetpu else 'CPU'}, {cfg.models.threads} thread(s)")
         print(f"  store {cfg.store.path}; MQTT {cfg.mqtt.host}:{cfg.mqtt.port}{' (TLS)' if cfg.mqtt.tls else ''} topics {cfg.mqtt.topic_prefix}/{cfg.device_id}/...")
     return 0

@@ -490,7 +490,8 @@ class Daemon:
     def _write_status(self, state: str) -> None:
         tmp = self.status_file.with_name(self.status_file.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(self.status(state), indent=1))
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # names who is present
+                f.write(json.dumps(self.status(state), indent=1))
             os.replace(tmp, self.status_file)
         except OSError as e:
             log.warning("cannot write the status file %s: %s", self.status_file, e)

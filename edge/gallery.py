@@ -76,12 +76,13 @@ def _read_cache(path: Path, fingerprint: str) -> dict[str, tuple[int, int, NDArr
 
 
 def _write_npz(path: Path, fingerprint: str, rows: list[tuple[str, str, int, int, NDArray[np.float32]]], dim: int) -> None:
-    """Write a gallery file atomically (temp file, then rename); raises OSError."""
+    """Write a gallery file atomically (temp file, then rename), readable by its owner only (it holds
+    face embeddings); raises OSError."""
     meta = {"fingerprint": fingerprint, "files": [{"path": r, "identity": i, "size": s, "mtime_ns": m} for r, i, s, m, _ in rows]}
     emb = np.stack([e for *_, e in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), embeddings=emb)
         os.replace(tmp, path)
     finally:

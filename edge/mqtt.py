@@ -106,7 +106,7 @@ class Publisher:
         self._handed: set[int] = set()  # outbox seqs handed to paho in this process
         self._thread: threading.Thread | None = None
         self._last_state: str | None = None
-        self._announced_at = float("-inf")  # monotonic time of the last discovery announcement
+        self._answered_at = float("-inf")  # monotonic time discovery last answered Home Assistant's birth message
         self._rediscover_due: float | None = None  # Home Assistant asked again: announce then (rate-limited)
         self._failures = 0
         self.ever_connected = False
@@ -279,7 +279,6 @@ class Publisher:
     def _announce(self, client: mqtt.Client) -> None:
         """Discovery, then this run's state (so Home Assistant never shows the last run's retained
         state as current), then ``online``."""
-        self._announced_at = time.monotonic()
         for topic, payload in self.discovery().items():
             client.publish(topic, json.dumps(payload), qos=1, retain=True)
         if self._last_state is not None:
@@ -290,7 +289,7 @@ class Publisher:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == f"{self.cfg.discovery_prefix}/status" and msg.payload == b"online":
-            self._rediscover_due = max(time.monotonic(), self._announced_at + self.REDISCOVERY_S)
+            self._rediscover_due = max(time.monotonic(), self._answered_at + self.REDISCOVERY_S)
             self._notify()
         elif self.on_command is not None and msg.topic == self.door_set_topic:
             self.on_command("signed", bytes(msg.payload[:4096]))
@@ -352,6 +351,7 @@ class Publisher:
                 due = self._rediscover_due
                 if due is not None and time.monotonic() >= due:
                     self._rediscover_due = None
+                    self._answered_at = time.monotonic()
                     log.info("Home Assistant came online: publishing discovery again")
                     self._announce(self._client)
                 with self._lock:

@@ -10,6 +10,7 @@ models can never be mixed.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -99,6 +100,8 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():  # faces and names: readable by the service user only (SQLite gives -wal/-shm the same mode)
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -112,6 +115,8 @@ class Store:
                     self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                 elif int(row[0]) != SCHEMA_VERSION:
                     raise StoreError(f"{self.path}: store schema {row[0]}, this edgeface reads schema {SCHEMA_VERSION}; upgrade edgeface")
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot create the store ({e.strerror}); check the folder exists and is writable") from e
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: cannot open the store ({e}); expected an edgeface SQLite store or a new path") from e
 

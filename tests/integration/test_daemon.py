@@ -82,11 +82,12 @@ def test_clip_gives_one_match_per_visit_and_the_contract_over_mqtt(tmp_path, bro
     avail = [(p, r) for t, p, r in listener.messages if t == "edgeface/demo/availability"]
     assert avail[0][0] == b"online" and avail[-1][0] == b"offline"
     disco = {t: json.loads(p) for t, p, r in listener.messages if t.startswith("homeassistant/") and t.endswith("/config")}
-    assert len(disco) == 3 and {t.split("/")[1] for t in disco} == {"sensor", "binary_sensor", "event"}
+    assert len(disco) == 4 and {t.split("/")[1] for t in disco} == {"sensor", "binary_sensor", "event"}
     assert all(d["availability_topic"] == "edgeface/demo/availability" for d in disco.values())
     states = [json.loads(p) for t, p, r in listener.messages if t == "edgeface/demo/state"]
     assert any(LIN in s["present"] for s in states) and states[-1]["last_person"] == ALEX
-    assert all(s["face_present"] for s in states)  # the clip has a face in every frame
+    # the clip has a face in every frame; the run's first state (before 'online') and last (before 'offline') have none
+    assert not states[0]["face_present"] and not states[-1]["face_present"] and all(s["face_present"] for s in states[1:-1])
     with Store(store) as st:
         assert st.outbox_pending() == []
 
@@ -295,10 +296,10 @@ def test_home_assistant_birth_message_republishes_discovery(tmp_path, broker, te
     thread.start()
     try:
         listener = Listener(broker.port, "homeassistant/+/+/+/config")
-        assert listener.wait_for(lambda: len(listener.messages) >= 3, timeout=30)
+        assert listener.wait_for(lambda: len(listener.messages) >= 4, timeout=30)
         before = len(listener.messages)
         publish.single("homeassistant/status", "online", hostname="127.0.0.1", port=broker.port)
-        assert listener.wait_for(lambda: len(listener.messages) >= before + 3)
+        assert listener.wait_for(lambda: len(listener.messages) >= before + 4)
         assert all(not r for _, _, r in listener.messages[before:])  # live re-sends, not the retained copies
         listener.close()
     finally:
@@ -404,3 +405,4 @@ def test_state_is_fresh_before_online_cleared_before_offline_and_last_person_sur
     with Store(store) as st:
         st.remove(ALEX)
         assert st.last_person() is None  # removing a person removes their name here too
+    assert status_path(store).stat().st_mode & 0o077 == 0  # the status names who was present: owner only

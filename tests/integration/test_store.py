@@ -110,3 +110,24 @@ def test_find_accepts_a_store_file(recognizer, data, tmp_path):
     assert m[0].identity == "Barack" and m[0].verified
     [m] = recognizer.find(data / BIDEN, db)
     assert not m[0].verified
+
+
+def test_files_holding_faces_are_readable_by_their_owner_only(tmp_path):
+    import stat
+
+    from edge.gallery import save_gallery_file
+    from edge.match import Gallery
+
+    old = os.umask(0o022)  # a permissive umask, as a login shell has
+    try:
+        db = tmp_path / "s.db"
+        with Store(db) as st:
+            st.enroll("Alice", [np.ones(4, np.float32) / 2], "f" * 64)
+            files = [db, db.with_name("s.db-wal")]
+            for f in files:
+                assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+        out = tmp_path / "g.npz"
+        save_gallery_file(out, Gallery(("Alice",), np.ones((1, 4), np.float32) / 2, "f" * 64))
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

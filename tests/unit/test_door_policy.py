@@ -140,3 +140,19 @@ def test_audit_entries_go_in_with_their_event_and_are_pruned(tmp_path):
         st.set_door_enabled(False, AuditEntry.now("command", "disabled", "cli"))
     with Store(tmp_path / "s.db") as st:
         assert not st.door_enabled()  # survives a restart
+
+
+def test_camera_credentials_are_masked_wherever_a_url_appears(tmp_path, capsys):
+    from edge.camera import mask_url
+    from edge.cli import main
+
+    assert mask_url("rtsp://admin:hunter2@10.0.0.5:554/stream1") == "rtsp://admin:***@10.0.0.5:554/stream1"
+    assert mask_url("cannot open http://u:p%40ss@cam/x.mjpg (timeout)") == "cannot open http://u:***@cam/x.mjpg (timeout)"
+    assert mask_url("rtsp://10.0.0.5/stream") == "rtsp://10.0.0.5/stream" and mask_url("/dev/video0") == "/dev/video0"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("device_id: front\ncamera: {source: 'rtsp://admin:hunter2@10.0.0.5/s'}\nstore: {path: /tmp/x.db}\n"
+                   "door: {command_secret: door-secret-value}\n")
+    for extra in ([], ["--json"]):
+        assert main(["check", str(cfg), *extra]) == 0
+        out = capsys.readouterr().out
+        assert "hunter2" not in out and "door-secret-value" not in out and "admin:***@10.0.0.5" in out
