@@ -23,7 +23,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,30 @@ from edge.store import AuditEntry, Store
 log = logging.getLogger(__name__)
 
 STAGES = ("detect", "align", "embed", "match", "liveness", "total")
+
+
+@contextmanager
+def _exclusive(store_path: str | Path) -> Iterator[None]:
+    """One daemon per store: two would announce every visit twice and fight over one MQTT client
+    id. An exclusive lock on ``<store>.lock`` (released by the kernel if the process dies);
+    the CLI (enrol, door, audit) does not take it and may run alongside."""
+    import fcntl
+
+    path = Path(str(store_path) + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise StoreError(f"{store_path} is in use by another edgeface daemon (pid {other}); stop it first "
+                             "(systemctl stop edgeface) or give this one its own store.path") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def status_path(store_path: str | Path) -> Path:
@@ -195,7 +220,7 @@ class Daemon:
         stop = stop or threading.Event()
         cfg = self.cfg
         rc = cfg.recognition
-        with Store(cfg.store.path) as store, Store(cfg.store.path) as outbox, self._recognizer() as rec:
+        with _exclusive(cfg.store.path), Store(cfg.store.path) as store, Store(cfg.store.path) as outbox, self._recognizer() as rec:
             embedder = rec.embedder  # loads detector/embedder now: a bad model fails the start
             detector = rec.detector
             gallery = store.gallery(embedder.fingerprint)

@@ -406,3 +406,20 @@ def test_state_is_fresh_before_online_cleared_before_offline_and_last_person_sur
         st.remove(ALEX)
         assert st.last_person() is None  # removing a person removes their name here too
     assert status_path(store).stat().st_mode & 0o077 == 0  # the status names who was present: owner only
+
+
+def test_a_second_daemon_on_the_same_store_is_refused_and_the_first_runs_on(tmp_path, templates, recognizer):
+    store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
+    first = Daemon(config(tmp_path, store, **{"camera.realtime": True}), drain_s=0)
+    thread = threading.Thread(target=first.run)
+    thread.start()
+    try:
+        end = time.time() + 30
+        while time.time() < end and first.stats.frames == 0:
+            time.sleep(0.02)
+        with pytest.raises(StoreError, match=r"in use by another edgeface daemon \(pid \d+\)"):
+            Daemon(config(tmp_path, store), drain_s=0).run()
+    finally:
+        thread.join(timeout=60)
+    assert first.stats.frames == 275  # undisturbed
+    run_collecting(config(tmp_path, store), drain_s=0)  # the lock is released when the first stops
