@@ -407,10 +407,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from edge.config import load_config
+    from edge.cli_door import store_path
     from edge.daemon import status_path
 
-    store = Path(args.store) if args.store else load_config(args.config).store.path
+    store = store_path(args)
     path = status_path(store)
     try:
         st = json.loads(path.read_text())
@@ -465,6 +465,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge import cli_door
+
     ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.")
     ap.add_argument("--models", help="folder of model folders (default: the bundled models/)")
     ap.add_argument("--threads", type=int, help="CPU threads for inference (default 2; for run: the config's models.threads)")
@@ -565,9 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-events", action="store_true", help="also print each event (JSON) on stdout")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("status", help="the running daemon's fps, latency and queue state")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--config", help="the device config the daemon runs with")
-    g.add_argument("--store", type=Path, help="or its store path")
+    cli_door.add_store_options(p, "the device config the daemon runs with", "or its store path")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("demo", help="the daemon on the bundled clip and photos, with a local mosquitto when installed")
@@ -576,8 +576,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
-    from edge import cli_door
-
     cli_door.register(sub)
     return ap
 

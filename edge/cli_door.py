@@ -14,10 +14,18 @@ from typing import Any
 from edge.errors import ConfigError, EdgeFaceError
 
 
-def _store_path(args: argparse.Namespace) -> Path:
+def store_path(args: argparse.Namespace) -> Path:
+    """The store of ``--store``, or of ``--config``'s device (see :func:`add_store_options`)."""
     from edge.config import load_config
 
     return Path(args.store) if args.store else load_config(args.config).store.path
+
+
+def add_store_options(p: argparse.ArgumentParser, config_help: str, store_help: str) -> None:
+    """``--config FILE`` or ``--store PATH``, one of them required."""
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--config", help=config_help)
+    g.add_argument("--store", type=Path, help=store_help)
 
 
 def parse_since(text: str, now: float | None = None) -> float:
@@ -37,7 +45,7 @@ def parse_since(text: str, now: float | None = None) -> float:
 def cmd_audit(args: argparse.Namespace) -> int:
     from edge.store import Store
 
-    path = _store_path(args)
+    path = store_path(args)
     if not path.exists():
         raise EdgeFaceError(f"no store at {path}; check --store / the config's store.path")
     with Store(path) as st:
@@ -63,7 +71,7 @@ def cmd_door(args: argparse.Namespace) -> int:
         return _door_over_mqtt(args)
     from edge.store import AuditEntry, Store
 
-    path = _store_path(args)
+    path = store_path(args)
     if not path.exists():
         raise EdgeFaceError(f"no store at {path}; check --store / the config's store.path")
     with Store(path) as st:
@@ -78,10 +86,12 @@ def cmd_door(args: argparse.Namespace) -> int:
 
 def _door_over_mqtt(args: argparse.Namespace) -> int:
     """Publish a signed command to the unit's ``door/set`` topic with the config's broker settings."""
-    import paho.mqtt.publish as publish
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     from edge.commands import sign
     from edge.config import load_config
+    from edge.mqtt import configure_client
 
     if not args.config:
         raise EdgeFaceError("--mqtt needs --config (the broker, the device id and the command secret come from it)")
@@ -93,17 +103,21 @@ def _door_over_mqtt(args: argparse.Namespace) -> int:
     if secret is None:
         raise ConfigError(f"{args.config}: door.command_secret (or command_secret_env) is not set: the unit accepts no commands")
     m = cfg.mqtt
-    auth: Any = {"username": m.username, "password": m.password_value()} if m.username else None
-    tls: Any = None
-    if m.tls:
-        tls = {"ca_certs": str(m.tls.ca_file), "certfile": str(m.tls.certfile) if m.tls.certfile else None,
-               "keyfile": str(m.tls.keyfile) if m.tls.keyfile else None, "insecure": m.tls.insecure}
     topic = f"{m.topic_prefix}/{cfg.device_id}/door/set"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    configure_client(client, m)
     try:
-        publish.single(topic, sign(secret, cfg.device_id, args.action), qos=1, hostname=m.host, port=m.port, auth=auth, tls=tls,
-                       client_id="")
-    except (OSError, ValueError) as e:
+        client.connect(m.host, m.port, keepalive=m.keepalive_s)
+        client.loop_start()
+        info = client.publish(topic, sign(secret, cfg.device_id, args.action), qos=1)
+        info.wait_for_publish(timeout=10)
+        if not info.is_published():
+            raise EdgeFaceError(f"the MQTT broker at {m.host}:{m.port} did not acknowledge the command within 10 s; nothing changed")
+    except (OSError, ValueError, RuntimeError) as e:
         raise EdgeFaceError(f"cannot publish to the MQTT broker at {m.host}:{m.port}: {e}") from e
+    finally:
+        client.disconnect()
+        client.loop_stop()
     print(f"sent a signed '{args.action}' to {topic}; the unit's retained door/state shows the result")
     return 0
 
@@ -112,11 +126,11 @@ def cmd_liveness(args: argparse.Namespace) -> int:
     """Judge every face track of a video, image folder or camera: live or spoof, with each cue."""
     import threading
 
-    from edge.api import Recognizer
     from edge.camera import open_source
+    from edge.cli import _recognizer
     from edge.tracker import IoUTracker
 
-    rec = Recognizer(models_dir=args.models, threads=args.threads or 2, detector=args.detector or "yunet")
+    rec = _recognizer(args)
     judge = rec.liveness_judge(frames=args.frames)
     tracker = IoUTracker(max_age_s=1.0)
     stop = threading.Event()
@@ -170,15 +184,11 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_liveness)
     p = sub.add_parser("door", help="the door's kill switch: status, enable or disable (in the store, or signed over MQTT)")
     p.add_argument("action", choices=["status", "enable", "disable"])
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--config", help="the device config (its store; with --mqtt its broker and command secret)")
-    g.add_argument("--store", type=Path, help="or the store path (on the unit)")
+    add_store_options(p, "the device config (its store; with --mqtt its broker and command secret)", "or the store path (on the unit)")
     p.add_argument("--mqtt", action="store_true", help="send a signed command to the unit over MQTT instead of writing the store")
     p.set_defaults(func=cmd_door)
     p = sub.add_parser("audit", help="the door audit log: every door decision (opened, refused and why) and command")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--config", help="the device config (its store)")
-    g.add_argument("--store", type=Path, help="or the store path")
+    add_store_options(p, "the device config (its store)", "or the store path")
     p.add_argument("--since", help="only entries since: 7d, 12h, 30m, or a date/time (2026-12-01T08:00, UTC)")
     p.add_argument("--limit", type=int, help="only the newest N entries")
     p.add_argument("--json", action="store_true")

@@ -368,7 +368,7 @@ class Daemon:
                     "door_threshold_reached": dec.door, "liveness": d.liveness.to_dict() if d.liveness else None,
                     "liveness_required": self.policy.liveness_required, "door_enabled": self.door_enabled}
         self.stats.door[verdict.reason] = self.stats.door.get(verdict.reason, 0) + 1
-        (log.info if verdict.opened else log.warning if verdict.reason == "spoof" else log.info)(
+        (log.warning if verdict.reason == "spoof" else log.info)(
             "door %s for %s: %s (similarity %s, track %d)", "opened" if verdict.opened else "refused", dec.person, verdict.reason,
             evidence["similarity"], dec.track_id)
         return AuditEntry.now("decision", "opened" if verdict.opened else "refused", verdict.reason, person=dec.person,

@@ -140,7 +140,12 @@ def planar_cue(points: list[NDArray[np.float32]], iods: list[float], p: Liveness
     if not residuals:
         return None, None, best_motion if n > 1 else None
     med = float(np.median(residuals))
-    return _logistic((med - p.planar_mid) / p.planar_spread), med, best_motion
+    return planar_score(med, p), med, best_motion
+
+
+def planar_score(residual: float, p: LivenessParams) -> float:
+    """The planar cue's live score for a median homography residual: 0.5 at ``planar_mid``."""
+    return _logistic((residual - p.planar_mid) / p.planar_spread)
 
 
 def blink_cue(openness: list[float], p: LivenessParams) -> float | None:

@@ -69,6 +69,18 @@ def event_payload(d: Decided, device_id: str, *, include_image: bool = False, in
     return event
 
 
+def configure_client(client: mqtt.Client, cfg: MQTTConfig) -> None:
+    """The broker credentials and TLS of ``cfg`` on a paho client (the daemon's, or a one-off
+    client such as ``edgeface door --mqtt``)."""
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password_value())
+    if cfg.tls:
+        t = cfg.tls
+        client.tls_set(ca_certs=str(t.ca_file), certfile=str(t.certfile) if t.certfile else None,
+                       keyfile=str(t.keyfile) if t.keyfile else None, cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_insecure_set(t.insecure)
+
+
 class Publisher:
     """Owns one paho client (its network thread) and one flusher thread that moves outbox
     entries to the broker. Callbacks only hand work over; all store access is serialised."""
@@ -125,13 +137,7 @@ class Publisher:
     def start(self) -> None:
         c = self._client
         c.will_set(self.availability_topic, "offline", qos=1, retain=True)
-        if self.cfg.username:
-            c.username_pw_set(self.cfg.username, self.cfg.password_value())
-        if self.cfg.tls:
-            t = self.cfg.tls
-            c.tls_set(ca_certs=str(t.ca_file), certfile=str(t.certfile) if t.certfile else None,
-                      keyfile=str(t.keyfile) if t.keyfile else None, cert_reqs=ssl.CERT_REQUIRED)
-            c.tls_insecure_set(t.insecure)
+        configure_client(c, self.cfg)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect

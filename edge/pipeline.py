@@ -137,12 +137,8 @@ class Pipeline:
             crop = self.embedder.crop(frame.image, det)
             quality = assess(det, crop, self.gates)
             t_align += time.perf_counter() - t1
-            if tid in self._held and self.liveness is not None:
-                t4 = time.perf_counter()
-                result = self.liveness.observe(tid, frame.image, det, frame.timestamp)
-                t_live += time.perf_counter() - t4
-                if result is not None:
-                    decided += self._judge(tid, result)
+            if tid in self._held:
+                t_live += self._observe(tid, frame, det, decided)
             matched = self._shown(tid)
             if not quality.ok or self.decider.settled(tid):
                 faces.append(FaceResult(tid, det, quality, matched, None, matched is not None))
@@ -172,17 +168,23 @@ class Pipeline:
                     first = tid not in self._held
                     self._held.setdefault(tid, []).append(d)
                     if first:  # this frame is the first the judge sees
-                        t4 = time.perf_counter()
-                        result = self.liveness.observe(tid, frame.image, det, frame.timestamp)
-                        t_live += time.perf_counter() - t4
-                        if result is not None:
-                            decided += self._judge(tid, result)
+                        t_live += self._observe(tid, frame, det, decided)
             confirmed = self._shown(tid)
             faces.append(FaceResult(tid, det, quality, confirmed or person, similarity, confirmed is not None))
         timings = {"detect": t_detect * 1e3, "align": t_align * 1e3, "embed": t_embed * 1e3, "match": t_match * 1e3}
         if self.liveness is not None:
             timings["liveness"] = t_live * 1e3
         return FrameResult(frame.index, frame.timestamp, tuple(faces), tuple(decided), timings, tuple(ended))
+
+    def _observe(self, track_id: int, frame: Frame, det: Detection, decided: list[Decided]) -> float:
+        """Show a held track's frame to the liveness judge; its decisions go to ``decided`` once it is
+        judged. Returns the seconds it took."""
+        assert self.liveness is not None
+        t = time.perf_counter()
+        result = self.liveness.observe(track_id, frame.image, det, frame.timestamp)
+        if result is not None:
+            decided += self._judge(track_id, result)
+        return time.perf_counter() - t
 
     def _shown(self, track_id: int) -> str | None:
         """The track's match as far as others may know it: not while liveness is judging it,

@@ -284,25 +284,29 @@ class Store:
         with self._tx() as db:
             return int(db.execute("DELETE FROM door_audit WHERE at_unix < ?", (before_unix,)).rowcount)
 
-    def last_person(self) -> str | None:
-        """The last person announced (kept across restarts for Home Assistant's 'last person')."""
-        row = self._db.execute("SELECT value FROM meta WHERE key='last_person'").fetchone()
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def set_last_person(self, name: str) -> None:
+    def _set_meta(self, key: str, value: str, audit: AuditEntry | None = None) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_person', ?)", (name,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            if audit is not None:
+                self._insert_audit(db, audit)
+
+    def last_person(self) -> str | None:
+        """The last person announced (kept across restarts for Home Assistant's 'last person')."""
+        return self._meta("last_person")
+
+    def set_last_person(self, name: str) -> None:
+        self._set_meta("last_person", name)
 
     def door_enabled(self) -> bool:
         """The kill switch: False once disabled, until enabled again (survives restarts)."""
-        row = self._db.execute("SELECT value FROM meta WHERE key='door_enabled'").fetchone()
-        return row is None or row[0] == "1"
+        return self._meta("door_enabled") != "0"
 
     def set_door_enabled(self, enabled: bool, audit: AuditEntry | None = None) -> None:
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('door_enabled', ?)", ("1" if enabled else "0",))
-            if audit is not None:
-                self._insert_audit(db, audit)
+        self._set_meta("door_enabled", "1" if enabled else "0", audit)
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -38,11 +38,13 @@ from edge.antispoof import AntiSpoof
 from edge.calibration import upper_bound
 from edge.detect import Detector
 from edge.domain import Detection, Pixels
-from edge.liveness import LivenessParams, fuse, judge
+from edge.errors import ModelError
+from edge.liveness import LivenessParams, fuse, judge, planar_score
 from edge.manifest import find_manifest
 from edge.mesh import STABLE_POINTS, FaceMesh, eye_openness, inter_ocular
 from edge.tensors import Model
 from edge.tracker import IoUTracker
+from tools.attacks import read_video
 from tools.progress import progress
 
 log = logging.getLogger(__name__)
@@ -65,21 +67,11 @@ class TrackObs:
 
 
 def read_frames(media: Path, limit: int = 400) -> list[Pixels]:
-    if media.is_dir():
-        imgs = [cv2.imread(str(p)) for p in sorted(media.iterdir())[:limit] if p.suffix.lower() in (".png", ".jpg", ".jpeg")]
-        return [i for i in imgs if i is not None]
+    """A still (one frame) or a video's first ``limit`` frames."""
     if media.suffix.lower() in (".png", ".jpg", ".jpeg"):
         img = cv2.imread(str(media))
         return [] if img is None else [img]
-    cap = cv2.VideoCapture(str(media))
-    out: list[Pixels] = []
-    while len(out) < limit:
-        ok, fr = cap.read()
-        if not ok:
-            break
-        out.append(fr)
-    cap.release()
-    return out
+    return read_video(media)[:limit]
 
 
 class Stages:
@@ -103,7 +95,7 @@ class Stages:
 def _has(name: str, models_dir: Path | None) -> bool:
     try:
         find_manifest(name, models_dir)
-    except Exception:
+    except ModelError:
         return False
     return True
 
@@ -204,7 +196,7 @@ def evidence(p: Presentation, params: LivenessParams) -> Evidence:
 
 def verdict(e: Evidence, params: LivenessParams, cue: str = "fused") -> str:
     """The verdict from one cue alone, or fused (the same arithmetic as edge.liveness.judge)."""
-    planar = None if e.residual is None else 1.0 / (1.0 + float(np.exp(-(e.residual - params.planar_mid) / params.planar_spread)))
+    planar = None if e.residual is None else planar_score(e.residual, params)
     if cue == "blink":
         return "live" if e.blink else "spoof"
     parts = {"passive": (e.passive, None, None), "planar": (None, planar, None), "fused": (e.passive, planar, e.blink)}[cue]

@@ -222,3 +222,39 @@ def test_liveness_cli_judges_each_track(attack_clips, capsys):
     assert rows and rows[0]["verdict"] == "spoof" and set(rows[0]["cues"]) >= {"passive", "planar", "blink"}
     assert main(["liveness", str(attack_clips["print"])]) == 0
     assert "spoof" in capsys.readouterr().out
+
+
+def test_the_cli_sends_a_signed_command_the_running_unit_follows(tmp_path, broker, templates, recognizer, monkeypatch):
+    import yaml
+
+    from edge.cli import main
+    from edge.config import apply_overrides
+    from tests.integration.test_daemon import CLIP, DEMO
+
+    monkeypatch.setenv("EDGEFACE_T_DOOR_SECRET", SECRET)
+    store = make_store(tmp_path / "s.db", templates, [LIN], recognizer.embedder.fingerprint)
+    data = apply_overrides(yaml.safe_load((DEMO / "demo.yaml").read_text()), {
+        "camera.source": str(CLIP), "camera.realtime": True, "store.path": str(store), "mqtt.host": "127.0.0.1",
+        "mqtt.port": broker.port, "door.enabled": True, "door.allowed": [LIN], "door.command_secret_env": "EDGEFACE_T_DOOR_SECRET"})
+    cfg_file = tmp_path / "door.yaml"
+    cfg_file.write_text(yaml.safe_dump(data))
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.config import load_config
+
+    daemon = Daemon(load_config(cfg_file), door_pin_factory=MockFactory(), drain_s=0)
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        end = time.time() + 30
+        while time.time() < end and not (daemon.publisher and daemon.publisher.connected):
+            time.sleep(0.05)
+        assert main(["door", "disable", "--mqtt", "--config", str(cfg_file)]) == 0
+        end = time.time() + 15
+        while time.time() < end and daemon.door_enabled:
+            time.sleep(0.05)
+        assert not daemon.door_enabled
+    finally:
+        thread.join(timeout=60)
+    with Store(store) as st:
+        assert [(a.outcome, a.reason) for a in st.audit() if a.kind == "command"] == [("disabled", "signed_mqtt")]
