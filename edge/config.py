@@ -231,6 +231,17 @@ class LivenessConfig(_Strict):
                                     description="expert override: the fused live score a track needs (default: the measured one)")
 
 
+class HomeAssistantConfig(_Strict):
+    """Home Assistant's MQTT discovery (edge.discovery); the prefix is ``mqtt.discovery_prefix``."""
+
+    discovery: Literal["components", "device", "off"] = Field(
+        "components", description="components: one config per entity (every HA); device: one config with cmps (HA 2024.12+)")
+    suggested_area: str | None = Field(None, max_length=100, description="the area Home Assistant proposes for the device")
+    configuration_url: str | None = Field(None, pattern=r"^https?://", description="a link on the device page (e.g. the console)")
+    face_image: bool = Field(False, description="an image entity with the last face crop (privacy: off unless asked)")
+    diagnostics_interval_s: float = Field(30.0, ge=1.0, description="how often the diagnostic sensors are refreshed")
+
+
 class DeviceConfig(_Strict):
     device_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     camera: CameraConfig
@@ -241,6 +252,7 @@ class DeviceConfig(_Strict):
     logging: LoggingConfig = LoggingConfig()
     door: DoorConfig = DoorConfig()
     liveness: LivenessConfig = LivenessConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
 
     @property
     def liveness_on(self) -> bool:

@@ -79,6 +79,18 @@ def _exclusive(store_path: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
+def hw_version() -> str:
+    """What the unit runs on, for Home Assistant's device page: the board's model on a Pi
+    (device tree), else the machine architecture."""
+    import platform
+
+    try:
+        model = Path("/proc/device-tree/model").read_bytes().rstrip(b"\0").decode(errors="replace").strip()
+    except OSError:
+        model = ""
+    return model or platform.machine()
+
+
 def status_path(store_path: str | Path) -> Path:
     """Where the daemon writes its status (next to the store)."""
     p = Path(store_path)
@@ -236,11 +248,13 @@ class Daemon:
             self._pipeline = pipeline
             self.publisher = Publisher(cfg.mqtt, cfg.device_id, outbox, max_events=cfg.store.outbox_max_events, sw_version=__version__,
                                        door=cfg.door.enabled, on_command=self._on_command if self._verifier else None,
-                                       ha_switch=cfg.door.ha_switch)
+                                       ha_switch=cfg.door.ha_switch, ha=cfg.homeassistant, liveness=cfg.liveness_on,
+                                       people=gallery.identities, hw_version=hw_version())
             self._store = store
             self._last_person = store.last_person()
             # this run's state goes out before 'online': never the last run's retained 'face present'
             self._publish_state_now(face_present=False, present=[])
+            self._publish_people(store, gallery)
             if cfg.door.enabled:
                 self._check_policy(gallery)
                 self.door_enabled = store.door_enabled()
@@ -255,7 +269,7 @@ class Daemon:
                      self._source.description, cfg.mqtt.host, cfg.mqtt.port, cfg.device_id)
             sd_notify("READY=1")
             data_version = store.data_version()
-            next_tick = 0.0
+            next_tick = next_diagnostics = 0.0
             try:
                 for frame in self._source.frames(stop):
                     self._apply_commands(store)
@@ -275,6 +289,9 @@ class Daemon:
                         if cfg.door.enabled and now >= self._next_prune:
                             self._prune(store)
                         self._write_status("running")
+                        if now >= next_diagnostics:
+                            next_diagnostics = now + cfg.homeassistant.diagnostics_interval_s
+                            self._publish_diagnostics(pipeline)
                         if not isinstance(self._source, LiveSource) or self._source.healthy:
                             sd_notify("WATCHDOG=1")  # missing pings make systemd restart the unit
                 self._act(pipeline.flush())  # matches still waiting for their liveness result
@@ -344,9 +361,11 @@ class Daemon:
             if audit is not None:
                 self._open_if(audit)
             self.stats.events[event["type"]] = self.stats.events.get(event["type"], 0) + 1
+            if event["type"] in ("match", "unknown") and self.cfg.homeassistant.face_image:
+                self._publish_face(d)
             if event["type"] == "match":
                 self._last_person = event["person"]
-                self._remember(event["person"])
+                self._remember(event["person"], event["timestamp"])
                 log.info("match: %s (similarity %.3f, track %d)", event["person"], event["similarity"], event["track_id"])
             elif event["type"] == "spoof":
                 log.warning("presentation attack: a face matching %s judged a spoof (track %d, liveness %s)", event["person"],
@@ -446,16 +465,45 @@ class Daemon:
         if not self.policy.people:
             log.warning("door enabled but no one may open it: set door.allowed or door.rules")
 
-    def _remember(self, person: str) -> None:
+    def _remember(self, person: str, at: str) -> None:
+        assert self.publisher is not None
+        self.publisher.publish_person(person, seen_at=at)
         if self._store is None:
             return
         try:
             self._store.set_last_person(person)
-        except StoreError as e:  # only Home Assistant's 'last person' after a restart depends on it
+            self._store.set_seen(person, at)
+        except StoreError as e:  # only Home Assistant's 'last person' and 'last seen' after a restart depend on it
             log.warning("last person not stored: %s", e)
+
+    def _publish_people(self, store: Store, gallery: Gallery) -> None:
+        """Every enrolled person's 'at the door' (not yet: this run saw no one) and 'last seen'."""
+        assert self.publisher is not None
+        seen = store.last_seen()
+        for name in sorted(set(gallery.identities)):
+            self.publisher.publish_person(name, present=False, seen_at=seen.get(name))
+
+    def _publish_face(self, d: Decided) -> None:
+        import cv2
+
+        assert self.publisher is not None
+        ok, jpg = cv2.imencode(".jpg", d.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if ok:
+            self.publisher.publish_image(jpg.tobytes())
+
+    def _publish_diagnostics(self, pipeline: Pipeline) -> None:
+        assert self.publisher is not None
+        s, src = self.stats, self._source
+        total = s.latency_ms["total"]
+        self.publisher.publish_diagnostics({
+            "fps": round(s.fps(), 1), "latency_ms": round(float(np.median(total)), 1) if total else None,
+            "outbox_pending": self.publisher.pending(), "camera_reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
+            "people_enrolled": len(set(pipeline.gallery.identities))})
 
     def _publish_state_now(self, *, face_present: bool, present: list[str]) -> None:
         assert self.publisher is not None
+        for name in sorted(set(self._state.get("present", [])) - set(present)):
+            self.publisher.publish_person(name, present=False)
         self._state = {"face_present": face_present, "present": present, "last_person": self._last_person}
         self.publisher.publish_state({**self._state, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
 
@@ -463,6 +511,9 @@ class Daemon:
         assert self.publisher is not None
         state = {"face_present": bool(result.faces), "present": list(result.present), "last_person": self._last_person}
         if state != self._state:
+            before = set(self._state.get("present", []))
+            for name in sorted(before ^ set(result.present)):
+                self.publisher.publish_person(name, present=name in result.present)
             self._state = state
             self.publisher.publish_state({**state, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
 
@@ -477,6 +528,12 @@ class Daemon:
             return  # the change was elsewhere (the outbox)
         self._log_gallery(gallery, "reloaded")
         pipeline.set_gallery(gallery, self._thresholds(rec, gallery))
+        if self.publisher is not None:
+            added = set(gallery.identities) - set(old.identities)
+            self.publisher.set_people(gallery.identities)
+            seen = store.last_seen()
+            for name in sorted(added):
+                self.publisher.publish_person(name, present=False, seen_at=seen.get(name))
         if self.door is not None:
             self._check_policy(gallery)
 

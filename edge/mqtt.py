@@ -26,7 +26,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,9 @@ import cv2
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import MQTTConfig
+from edge import discovery
+from edge.config import HomeAssistantConfig, MQTTConfig
+from edge.discovery import Component, DeviceInfo, Features, Topics
 from edge.errors import StoreError
 from edge.pipeline import Decided
 from edge.store import AuditEntry, Store
@@ -86,11 +88,14 @@ class Publisher:
     entries to the broker. Callbacks only hand work over; all store access is serialised."""
 
     def __init__(self, cfg: MQTTConfig, device_id: str, store: Store, *, max_events: int = 10_000, sw_version: str = "0",
-                 door: bool = False, on_command: Callable[[str, bytes], None] | None = None, ha_switch: bool = False):
+                 door: bool = False, on_command: Callable[[str, bytes], None] | None = None, ha_switch: bool = False,
+                 ha: HomeAssistantConfig | None = None, liveness: bool = False, people: Sequence[str] = (), hw_version: str | None = None):
         """``door``: the unit drives a door (its state topic and entities); ``on_command(kind,
         payload)`` receives messages on ``door/set`` (kind ``signed``) and, with ``ha_switch``,
-        ``door/ha_set`` (kind ``ha``); without it no command topic is subscribed."""
+        ``door/ha_set`` (kind ``ha``); without it no command topic is subscribed. ``ha``: Home
+        Assistant discovery (edge.discovery); ``people``: who is enrolled now (their entities)."""
         self.cfg = cfg
+        self.ha = ha or HomeAssistantConfig()
         self.door = door
         self.on_command = on_command
         self.ha_switch = ha_switch and on_command is not None
@@ -98,13 +103,22 @@ class Publisher:
         self.store = store
         self.max_events = max_events
         self.sw_version = sw_version
-        base = f"{cfg.topic_prefix}/{device_id}"
-        self.availability_topic = f"{base}/availability"
-        self.event_topic = f"{base}/event"
-        self.state_topic = f"{base}/state"
-        self.door_state_topic = f"{base}/door/state"
-        self.door_set_topic = f"{base}/door/set"
-        self.door_ha_topic = f"{base}/door/ha_set"
+        self.topics = Topics(f"{cfg.topic_prefix}/{device_id}")
+        self.availability_topic = self.topics.availability
+        self.event_topic = self.topics.event
+        self.state_topic = self.topics.state
+        self.door_state_topic = self.topics.door_state
+        self.door_set_topic = self.topics.door_set
+        self.door_ha_topic = self.topics.door_ha
+        self.device_info = DeviceInfo(device_id, sw_version, hw_version, self.ha.suggested_area, self.ha.configuration_url)
+        self.features = Features(door=door, ha_switch=self.ha_switch, liveness=liveness, face_image=self.ha.face_image)
+        self._people: tuple[str, ...] = tuple(sorted(set(people)))
+        # people whose entities Home Assistant may still have (announced by an earlier run): removed at the next announcement
+        self._retired: set[str] = set(store.announced()) - set(self._people)
+        self._people_changed = False
+        self._person_state: dict[str, str] = {}  # retained per-person topics (present, last seen) to repeat on reconnect
+        self._diagnostics: str | None = None
+        self._announced_due = False  # discovery went out: record who was announced
         self._door_state: str | None = None
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id or f"edgeface-{device_id}")
         self._connected = threading.Event()
@@ -215,50 +229,60 @@ class Publisher:
         with self._lock:
             return self.store.outbox_count() + len(self._memory)
 
+    def publish_person(self, name: str, *, present: bool | None = None, seen_at: str | None = None) -> None:
+        """A person's own retained topics: in view now (``ON``/``OFF``) and the time of their last
+        match (ISO 8601), for their 'at the door' and 'last seen' entities."""
+        if present is not None:
+            self._retain(self.topics.person_present(name), "ON" if present else "OFF")
+        if seen_at is not None:
+            self._retain(self.topics.person_seen(name), seen_at)
+
+    def publish_diagnostics(self, values: dict[str, Any]) -> None:
+        """fps, latency_ms, outbox_pending, camera_reconnects, people_enrolled (retained)."""
+        self._diagnostics = json.dumps(values, separators=(",", ":"))
+        if self._connected.is_set() and self.ha.discovery != "off":
+            self._client.publish(self.topics.diagnostics, self._diagnostics, qos=0, retain=True)
+
+    def publish_image(self, jpeg: bytes) -> None:
+        """The last face crop for the image entity (only with ``homeassistant.face_image``; not
+        retained, not durable: a picture, not an event)."""
+        if self.features.face_image and self._connected.is_set():
+            self._client.publish(self.topics.image, jpeg, qos=0, retain=False)
+
+    def _retain(self, topic: str, payload: str) -> None:
+        with self._lock:
+            self._person_state[topic] = payload
+        if self._connected.is_set():
+            self._client.publish(topic, payload, qos=1, retain=True)
+
     # --- Home Assistant discovery -------------------------------------------------------------------
 
+    def set_people(self, people: Sequence[str]) -> None:
+        """The enrolled people changed (enrolment, removal, rename): their entities are announced,
+        those of people no longer enrolled removed (now if connected, else on reconnect)."""
+        new = tuple(sorted(set(people)))
+        with self._lock:
+            if new == self._people:
+                return
+            self._retired |= set(self._people) - set(new)
+            self._retired -= set(new)
+            self._people = new
+        self._people_changed = True
+        self._notify()
+
+    def components(self) -> list[Component]:
+        return discovery.components(self.topics, self.device_info, self.features, self._people)
+
     def discovery(self) -> dict[str, dict[str, Any]]:
-        """Retained discovery configs (topic -> payload): a sensor for the last recognised person,
-        a binary sensor for face present, and an event entity for match / unknown decisions,
-        all on one device, all with this unit's availability topic."""
-        dev_id = f"edgeface_{self.device_id}"
-        device = {"identifiers": [dev_id], "name": f"edgeface {self.device_id}", "manufacturer": "edgeface",
-                  "model": "door unit", "sw_version": self.sw_version}
-        common = {"availability_topic": self.availability_topic, "device": device,
-                  "origin": {"name": "edgeface", "sw_version": self.sw_version}}
-        d = self.cfg.discovery_prefix
-        door: dict[str, dict[str, Any]] = {}
-        if self.door and self.ha_switch:
-            door[f"{d}/switch/{dev_id}/door/config"] = {
-                **common, "name": "Door enabled", "unique_id": f"{dev_id}_door", "state_topic": self.door_state_topic,
-                "command_topic": self.door_ha_topic, "state_on": "enabled", "state_off": "disabled", "payload_on": "ON",
-                "payload_off": "OFF", "icon": "mdi:door", "qos": 1}
-        elif self.door:
-            door[f"{d}/binary_sensor/{dev_id}/door/config"] = {
-                **common, "name": "Door enabled", "unique_id": f"{dev_id}_door", "state_topic": self.door_state_topic,
-                "payload_on": "enabled", "payload_off": "disabled", "icon": "mdi:door"}
-        return {**door,
-            f"{d}/sensor/{dev_id}/last_person/config": {
-                **common, "name": "Last person", "unique_id": f"{dev_id}_last_person", "state_topic": self.state_topic,
-                # JSON null is not caught by default(''): it would show the text None
-                "value_template": "{{ value_json.last_person if value_json.last_person is not none else '' }}",
-                "icon": "mdi:account-check"},
-            f"{d}/sensor/{dev_id}/present/config": {
-                **common, "name": "People present", "unique_id": f"{dev_id}_present", "state_topic": self.state_topic,
-                "value_template": "{{ value_json.present | count }}", "json_attributes_topic": self.state_topic,
-                "json_attributes_template": "{{ {'present': value_json.present} | tojson }}", "icon": "mdi:account-group"},
-            f"{d}/binary_sensor/{dev_id}/face_present/config": {
-                **common, "name": "Face present", "unique_id": f"{dev_id}_face_present", "state_topic": self.state_topic,
-                "value_template": "{{ 'ON' if value_json.face_present else 'OFF' }}", "device_class": "occupancy"},
-            f"{d}/event/{dev_id}/recognition/config": {
-                **common, "name": "Recognition", "unique_id": f"{dev_id}_recognition", "state_topic": self.event_topic,
-                "event_types": ["match", "unknown", "spoof"], "qos": 1,
-                # everything the event says but an image or embedding (never in HA's state machine)
-                "value_template": '{{ {"event_type": value_json.type, "person": value_json.person, '
-                                  '"similarity": value_json.similarity, "event_id": value_json.event_id, '
-                                  '"track_id": value_json.track_id, "box": value_json.box, "timestamp": value_json.timestamp, '
-                                  '"attributes": value_json.get("attributes"), "liveness": value_json.get("liveness")} | tojson }}'},
-        }
+        """The retained discovery configs this unit announces now (topic -> payload)."""
+        msgs = discovery.messages(self.ha.discovery if self.ha.discovery != "off" else "components", self.cfg.discovery_prefix,
+                                  self.topics, self.device_info, self.components())
+        return {t: json.loads(p) for t, p in msgs if p is not None}
+
+    def _removals(self, retired: set[str]) -> tuple[list[Component], list[str]]:
+        """Components of people no longer enrolled, and their retained state topics to clear."""
+        comps = [c for n in sorted(retired) for c in discovery.person_components(self.topics, self.device_info.key, n)]
+        return comps, [t for n in sorted(retired) for t in (self.topics.person_present(n), self.topics.person_seen(n))]
 
     # --- paho callbacks: hand work over, nothing else ---------------------------------------------
 
@@ -283,14 +307,33 @@ class Publisher:
     REDISCOVERY_S = 10.0
 
     def _announce(self, client: mqtt.Client) -> None:
-        """Discovery, then this run's state (so Home Assistant never shows the last run's retained
-        state as current), then ``online``."""
-        for topic, payload in self.discovery().items():
-            client.publish(topic, json.dumps(payload), qos=1, retain=True)
+        """Discovery (removing entities of people no longer enrolled), then this run's state (so
+        Home Assistant never shows the last run's retained state as current), then ``online``."""
+        with self._lock:
+            retired = set(self._retired)
+            person_state = dict(self._person_state)
+        removed, cleared = self._removals(retired)
+        if self.ha.discovery != "off":
+            msgs = discovery.messages(self.ha.discovery, self.cfg.discovery_prefix, self.topics, self.device_info,
+                                      self.components(), removed)
+            for topic, payload in msgs:
+                client.publish(topic, payload or "", qos=1, retain=True)
+            for topic in cleared:  # a removed person's retained state goes too
+                client.publish(topic, "", qos=1, retain=True)
+            with self._lock:
+                self._retired -= retired
+                for t in cleared:
+                    self._person_state.pop(t, None)
+            self._announced_due = True  # the flusher records who was announced (store access off paho's thread)
         if self._last_state is not None:
             client.publish(self.state_topic, self._last_state, qos=1, retain=True)
         if self._door_state is not None:
             client.publish(self.door_state_topic, self._door_state, qos=1, retain=True)
+        for topic, payload in person_state.items():
+            if topic not in cleared:
+                client.publish(topic, payload, qos=1, retain=True)
+        if self._diagnostics is not None and self.ha.discovery != "off":
+            client.publish(self.topics.diagnostics, self._diagnostics, qos=0, retain=True)
         client.publish(self.availability_topic, "online", qos=1, retain=True)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -354,6 +397,13 @@ class Publisher:
                 self._apply_acks()
                 if not self._connected.is_set():
                     continue
+                if self._people_changed:
+                    self._people_changed = False
+                    self._announce(self._client)
+                if self._announced_due:
+                    self._announced_due = False
+                    with self._lock:
+                        self.store.set_announced(self._people)
                 due = self._rediscover_due
                 if due is not None and time.monotonic() >= due:
                     self._rediscover_due = None

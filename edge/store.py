@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS door_audit (
     outcome TEXT NOT NULL, reason TEXT NOT NULL, person TEXT, track_id INTEGER, event_id TEXT,
     evidence TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS door_audit_at ON door_audit(at_unix);
+CREATE TABLE IF NOT EXISTS person_seen (
+    person_id INTEGER PRIMARY KEY REFERENCES persons(id) ON DELETE CASCADE, at TEXT NOT NULL);
 """
 
 
@@ -300,6 +302,25 @@ class Store:
 
     def set_last_person(self, name: str) -> None:
         self._set_meta("last_person", name)
+
+    def last_seen(self) -> dict[str, str]:
+        """When each person was last matched (ISO 8601 UTC), for Home Assistant's 'last seen';
+        follows renames, goes with the person."""
+        rows = self._db.execute("SELECT p.name, s.at FROM person_seen s JOIN persons p ON p.id = s.person_id").fetchall()
+        return {str(n): str(at) for n, at in rows}
+
+    def set_seen(self, name: str, at: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO person_seen SELECT id, ? FROM persons WHERE name = ?", (at, name))
+
+    def announced(self) -> list[str]:
+        """The people whose Home Assistant entities were last announced (so entities of people
+        removed while the daemon was stopped are removed at its next start)."""
+        raw = self._meta("ha_people")
+        return [str(n) for n in json.loads(raw)] if raw else []
+
+    def set_announced(self, names: Sequence[str]) -> None:
+        self._set_meta("ha_people", json.dumps(sorted(set(names))))
 
     def door_enabled(self) -> bool:
         """The kill switch: False once disabled, until enabled again (survives restarts)."""

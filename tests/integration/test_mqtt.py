@@ -35,7 +35,7 @@ def test_availability_discovery_and_ordered_events(broker, tmp_path):
             topics = {t: (p, r) for t, p, r in listen.messages}
             assert topics["edgeface/door/availability"][0] == b"online"
             disc = [t for t in topics if t.startswith("homeassistant/")]
-            assert {t.split("/")[1] for t in disc} == {"sensor", "binary_sensor", "event"}
+            assert {t.split("/")[1] for t in disc} == {"sensor", "binary_sensor", "event", "device_automation"}
             ev_cfg = json.loads(topics["homeassistant/event/edgeface_door/recognition/config"][0])
             assert ev_cfg["event_types"] == ["match", "unknown", "spoof"] and ev_cfg["availability_topic"] == "edgeface/door/availability"
             assert all("embedding" not in e and "image" not in e for e in listen.events())  # privacy: nothing extra
@@ -216,3 +216,110 @@ def test_a_burst_of_home_assistant_births_is_answered_once_or_twice(broker, tmp_
             pub.stop()
     listen.close()
     assert 2 <= n <= 3  # the first announcement, then at most one now and one when the window ends
+
+
+def test_person_entities_follow_enrolment_and_removal_across_restarts(broker, tmp_path):
+    """Entities appear when a person is enrolled (not at a first match) and go when they are
+    removed, also when the removal happened while the unit was stopped."""
+    from edge.discovery import person_key
+
+    listen = Listener(broker.port, "#")
+    alice, bob = person_key("Alice"), person_key("Bob")
+    cfg_topic = lambda k: f"homeassistant/binary_sensor/edgeface_door/{k}_present/config"  # noqa: E731
+    retained = lambda t: [p for tt, p, _ in listen.messages if tt == t]  # noqa: E731
+    with Store(tmp_path / "s.db") as st:
+        pub = Publisher(_cfg(broker.port), "door", st, people=["Alice"])
+        pub.start()
+        try:
+            assert listen.wait_for(lambda: retained(cfg_topic(alice)))
+            assert not retained(cfg_topic(bob))
+            pub.set_people(["Alice", "Bob"])  # Bob enrolled while running
+            assert listen.wait_for(lambda: retained(cfg_topic(bob)))
+            pub.publish_person("Bob", present=True, seen_at="2026-12-01T10:00:00.000Z")
+            assert listen.wait_for(lambda: retained(f"edgeface/door/person/{bob}/last_seen") == [b"2026-12-01T10:00:00.000Z"])
+            assert listen.wait_for(lambda: st.announced() == ["Alice", "Bob"])
+        finally:
+            pub.stop()
+        # Bob removed while the unit is stopped: the next start removes his entities and clears his state
+        pub = Publisher(_cfg(broker.port), "door", st, people=["Alice"])
+        pub.start()
+        try:
+            assert listen.wait_for(lambda: retained(cfg_topic(bob))[-1:] == [b""])
+            assert listen.wait_for(lambda: retained(f"edgeface/door/person/{bob}/last_seen")[-1:] == [b""])
+            assert listen.wait_for(lambda: st.announced() == ["Alice"])
+            assert retained(cfg_topic(alice))[-1] != b""
+        finally:
+            pub.stop()
+    listen.close()
+    # a new subscriber sees no retained entity of Bob's at all
+    late = Listener(broker.port, "#")
+    assert late.wait_for(lambda: any(t == cfg_topic(alice) for t, _, _ in late.messages))
+    assert not any(bob in t for t, _, _ in late.messages)
+    late.close()
+
+
+def test_device_discovery_is_one_retained_config(broker, tmp_path):
+    from edge.config import HomeAssistantConfig
+
+    listen = Listener(broker.port, "homeassistant/#")
+    with Store(tmp_path / "s.db") as st:
+        pub = Publisher(_cfg(broker.port), "door", st, people=["Alice"], ha=HomeAssistantConfig(discovery="device", suggested_area="Hall"))
+        pub.start()
+        try:
+            assert listen.wait_for(lambda: any(t == "homeassistant/device/edgeface_door/config" for t, _, _ in listen.messages))
+        finally:
+            pub.stop()
+    listen.close()
+    configs = [(t, json.loads(p)) for t, p, _ in listen.messages if t.endswith("/config")]
+    assert [t for t, _ in configs] == ["homeassistant/device/edgeface_door/config"]
+    d = configs[0][1]
+    assert d["dev"]["suggested_area"] == "Hall" and {c["p"] for c in d["cmps"].values()} >= {"sensor", "binary_sensor", "event", "device_automation"}
+
+
+def test_the_shipped_mosquitto_acl_lets_unit_and_home_assistant_do_their_part_only(tmp_path):
+    """firmware_configs/mosquitto/edgeface.acl as shipped, with a password file: the unit publishes
+    its discovery and events and hears Home Assistant's birth; Home Assistant reads them and may
+    write door/ha_set but not the signed door/set; the unit reads nothing outside its topics."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    from edge.demo import LocalBroker, mosquitto_binary
+
+    if mosquitto_binary() is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("needs mosquitto and mosquitto_passwd")
+    acl = Path(__file__).resolve().parents[2] / "firmware_configs" / "mosquitto" / "edgeface.acl"
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "edgeface", "unit-pw"], check=True, capture_output=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "homeassistant", "ha-pw"], check=True, capture_output=True)
+    broker = LocalBroker(tmp_path, extra_conf=f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n").start()
+    (tmp_path / "pw").write_text("unit-pw\n")
+    try:
+        ha = Listener(broker.port, "#", username="homeassistant", password="ha-pw")
+        unit_view = Listener(broker.port, "#", username="edgeface", password="unit-pw")
+        assert ha.wait_for(lambda: ha.client.is_connected() and unit_view.client.is_connected())
+        cfg = MQTTConfig(host="127.0.0.1", port=broker.port, username="edgeface", password_file=tmp_path / "pw", keepalive_s=5)
+        with Store(tmp_path / "s.db") as st:
+            pub = Publisher(cfg, "door", st)
+            pub.start()
+            try:
+                pub.publish_event(_event(1))
+                assert ha.wait_for(lambda: [e["event_id"] for e in ha.events()] == ["ev-0001"])
+                assert ha.wait_for(lambda: any(t.startswith("homeassistant/event/edgeface_door/") for t, _, _ in ha.messages))
+                n = sum(1 for t, _, _ in ha.messages if t.endswith("/last_person/config"))
+                ha.client.publish("homeassistant/status", "online", qos=1)  # the unit hears Home Assistant's birth
+                assert ha.wait_for(lambda: sum(1 for t, _, _ in ha.messages if t.endswith("/last_person/config")) > n)
+                ha.client.publish("edgeface/door/door/set", "forged", qos=1)
+                ha.client.publish("zigbee2mqtt/lock/set", "UNLOCK", qos=1)
+                ha.client.publish("edgeface/door/door/ha_set", "OFF", qos=1)  # last: once it arrives, the others would have
+                assert unit_view.wait_for(lambda: any(t == "edgeface/door/door/ha_set" for t, _, _ in unit_view.messages))
+                seen = {t for t, _, _ in unit_view.messages}
+                assert "edgeface/door/door/set" not in seen and "zigbee2mqtt/lock/set" not in seen
+            finally:
+                pub.stop()
+        ha.close()
+        unit_view.close()
+    finally:
+        broker.stop()

@@ -22,6 +22,10 @@ def _on_this_machine(path, tmp_path):
         secret = tmp_path / "mqtt-password"
         secret.write_text("s3cret\n")
         data["mqtt"]["password_file"] = str(secret)
+    if (data.get("mqtt", {}).get("tls") or {}).get("ca_file"):
+        ca = tmp_path / "ca.crt"
+        ca.write_text("-----BEGIN CERTIFICATE-----\n")
+        data["mqtt"]["tls"]["ca_file"] = str(ca)
     return data
 
 
@@ -37,6 +41,13 @@ def test_bundled_config_is_valid(path, tmp_path):
         assert cfg.models.edgetpu == "usb" and cfg.models.cpu_fallback is False
     if cfg.mqtt.password_file:
         assert cfg.mqtt.password_value() == "s3cret"
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.stem.startswith("rpi")], ids=lambda p: p.stem)
+def test_pi_configs_send_the_broker_password_only_over_tls(path, tmp_path):
+    cfg = parse_config(_on_this_machine(path, tmp_path), str(path))
+    assert cfg.mqtt.username and cfg.mqtt.password_file
+    assert cfg.mqtt.tls is not None and cfg.mqtt.port == 8883 and not cfg.mqtt.tls.insecure
 
 
 def _base(tmp_path):
