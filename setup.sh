@@ -22,7 +22,10 @@ extras=""
 [ "$dev" = 1 ] && extras="dev"
 # 32-bit Pi OS has no ai-edge-litert wheel: tflite-runtime (with numpy<2) instead.
 [ "$(uname -m)" = armv7l ] && extras="${extras:+$extras,}armv7"
-.venv/bin/pip install $q -e ".${extras:+[$extras]}"
+# The versions the tests were run with (constraints.txt), except on 32-bit Pi OS (numpy<2 there).
+pins="-c constraints.txt"
+[ "$(uname -m)" = armv7l ] && pins=""
+.venv/bin/pip install $q $pins -e ".${extras:+[$extras]}"
 if [ "$tools" = 1 ]; then
   [ -x .venv-tools/bin/python ] || "$PY" -m venv .venv-tools
   .venv-tools/bin/python -m pip install $q --upgrade pip

@@ -467,7 +467,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from edge import cli_door
 
+    from edge import __version__
+
     ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.")
+    ap.add_argument("--version", action="version", version=f"edgeface {__version__}")
     ap.add_argument("--models", help="folder of model folders (default: the bundled models/)")
     ap.add_argument("--threads", type=int, help="CPU threads for inference (default 2; for run: the config's models.threads)")
     ap.add_argument("--detector", choices=["yunet", "blazeface"],

@@ -21,8 +21,9 @@ from typing import Any
 
 from edge.config import load_config
 from edge.errors import ConfigError
+from edge.resources import bundled
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "firmware_configs" / "demo"
+DEMO_DIR = bundled("firmware_configs") / "demo"
 
 
 def mosquitto_binary() -> str | None:

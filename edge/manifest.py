@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ModelError
+from edge.resources import bundled
 from edge.yamlfile import read_yaml
 
 SCHEMA = 1
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = bundled("models")
 
 
 @dataclass(frozen=True)
