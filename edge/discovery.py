@@ -178,6 +178,23 @@ def components(topics: Topics, dev: DeviceInfo, features: Features, people: Iter
     return out
 
 
+def absent(topics: Topics, dev: DeviceInfo, features: Features) -> list[Component]:
+    """The optional components this unit does not have now (a feature turned off since an earlier
+    run): removed at each announcement, so Home Assistant keeps no dead entity."""
+    every = Features(door=True, ha_switch=True, liveness=True, face_image=True, diagnostics=True)
+    have = {(c.platform, c.object_id) for c in components(topics, dev, features, [])}
+    door_off = Features(door=True, liveness=True, face_image=True, diagnostics=True)  # the door's other form
+    candidates = components(topics, dev, every, []) + components(topics, dev, door_off, [])
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in candidates:
+        key = (c.platform, c.object_id)
+        if key not in have and key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
 def person_components(topics: Topics, device_key: str, name: str) -> list[Component]:
     """The entities and trigger of one enrolled person."""
     p = person_key(name)

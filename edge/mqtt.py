@@ -282,6 +282,7 @@ class Publisher:
     def _removals(self, retired: set[str]) -> tuple[list[Component], list[str]]:
         """Components of people no longer enrolled, and their retained state topics to clear."""
         comps = [c for n in sorted(retired) for c in discovery.person_components(self.topics, self.device_info.key, n)]
+        comps += discovery.absent(self.topics, self.device_info, self.features)
         return comps, [t for n in sorted(retired) for t in (self.topics.person_present(n), self.topics.person_seen(n))]
 
     # --- paho callbacks: hand work over, nothing else ---------------------------------------------

@@ -82,7 +82,7 @@ def test_clip_gives_one_match_per_visit_and_the_contract_over_mqtt(tmp_path, bro
     # availability, retained discovery, retained state
     avail = [(p, r) for t, p, r in listener.messages if t == "edgeface/demo/availability"]
     assert avail[0][0] == b"online" and avail[-1][0] == b"offline"
-    disco = {t: json.loads(p) for t, p, r in listener.messages if t.startswith("homeassistant/") and t.endswith("/config")}
+    disco = {t: json.loads(p) for t, p, r in listener.messages if t.startswith("homeassistant/") and t.endswith("/config") and p}
     entities = {t: d for t, d in disco.items() if "/device_automation/" not in t}
     assert {t.split("/")[1] for t in disco} == {"sensor", "binary_sensor", "event", "device_automation"}
     assert all(d["availability_topic"] == "edgeface/demo/availability" for d in entities.values())
@@ -437,3 +437,24 @@ def test_a_second_daemon_on_the_same_store_is_refused_and_the_first_runs_on(tmp_
         thread.join(timeout=60)
     assert first.stats.frames + first._source.dropped == 275  # undisturbed: played to the end (a loaded machine may skip a frame)
     run_collecting(config(tmp_path, store), drain_s=0)  # the lock is released when the first stops
+
+
+def test_face_image_entity_gets_the_crop_on_its_own_topic_only_when_asked(tmp_path, broker, templates, recognizer):
+    store = make_store(tmp_path / "s.db", templates, [LIN], recognizer.embedder.fingerprint)
+    listener = Listener(broker.port, "#")
+    assert listener.wait_for(lambda: listener.client.is_connected())
+    _, _, events = run_collecting(config(tmp_path, store, broker.port, **{"homeassistant.face_image": True}), drain_s=2)
+    assert listener.wait_for(lambda: len(listener.events()) == len(events) > 0)
+    images = [p for t, p, r in listener.messages if t == "edgeface/demo/image"]
+    assert images and all(p[:2] == b"\xff\xd8" and not r for p, r in
+                          [(p, r) for t, p, r in listener.messages if t == "edgeface/demo/image"])  # JPEG, not retained
+    assert len(images) == len(events)  # one crop per match or unknown
+    assert all("image_jpeg_b64" not in e for e in listener.events())  # never inside the event
+    assert any(t == "homeassistant/image/edgeface_demo/last_face/config" for t, _, _ in listener.messages)
+    n = len(listener.messages)
+    run_collecting(config(tmp_path, store, broker.port), drain_s=2)  # default: off
+    assert listener.wait_for(lambda: any(t.endswith("/availability") and p == b"offline" for t, p, _ in listener.messages[n:]))
+    assert not any(t == "edgeface/demo/image" for t, _, _ in listener.messages[n:])
+    # the entity is removed (an empty retained config), not left dead in Home Assistant
+    assert [p for t, p, _ in listener.messages[n:] if t == "homeassistant/image/edgeface_demo/last_face/config"][-1:] == [b""]
+    listener.close()

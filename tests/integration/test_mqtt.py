@@ -34,7 +34,7 @@ def test_availability_discovery_and_ordered_events(broker, tmp_path):
             assert listen.wait_for(lambda: pub.pending() == 0)
             topics = {t: (p, r) for t, p, r in listen.messages}
             assert topics["edgeface/door/availability"][0] == b"online"
-            disc = [t for t in topics if t.startswith("homeassistant/")]
+            disc = [t for t in topics if t.startswith("homeassistant/") and topics[t][0]]  # not the removals (empty)
             assert {t.split("/")[1] for t in disc} == {"sensor", "binary_sensor", "event", "device_automation"}
             ev_cfg = json.loads(topics["homeassistant/event/edgeface_door/recognition/config"][0])
             assert ev_cfg["event_types"] == ["match", "unknown", "spoof"] and ev_cfg["availability_topic"] == "edgeface/door/availability"
@@ -188,7 +188,7 @@ def test_discovery_shows_no_none_exposes_the_event_and_who_is_present(broker, tm
         finally:
             pub.stop()
     listen.close()
-    cfgs = {t: json.loads(p) for t, p, _ in listen.messages}
+    cfgs = {t: json.loads(p) for t, p, _ in listen.messages if p}
     last = cfgs["homeassistant/sensor/edgeface_door/last_person/config"]["value_template"]
     assert "is not none" in last and "default(" not in last  # JSON null would show the text None
     ev = cfgs["homeassistant/event/edgeface_door/recognition/config"]
@@ -270,7 +270,7 @@ def test_device_discovery_is_one_retained_config(broker, tmp_path):
         finally:
             pub.stop()
     listen.close()
-    configs = [(t, json.loads(p)) for t, p, _ in listen.messages if t.endswith("/config")]
+    configs = [(t, json.loads(p)) for t, p, _ in listen.messages if t.endswith("/config") and p]
     assert [t for t, _ in configs] == ["homeassistant/device/edgeface_door/config"]
     d = configs[0][1]
     assert d["dev"]["suggested_area"] == "Hall" and {c["p"] for c in d["cmps"].values()} >= {"sensor", "binary_sensor", "event", "device_automation"}

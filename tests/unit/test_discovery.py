@@ -89,3 +89,12 @@ def test_device_form_is_one_config_with_every_component_and_removes_by_platform_
         assert d["cmps"][c.object_id]["p"] == c.platform and d["cmps"][c.object_id]["unique_id" if c.platform != "device_automation" else "type"]
     for c in removed:
         assert d["cmps"][c.object_id] == {"p": c.platform}
+
+
+def test_optional_components_a_unit_lacks_now_are_listed_for_removal():
+    from edge.discovery import absent
+
+    gone = {(c.platform, c.object_id) for c in absent(T, DEV, Features(door=True))}
+    assert gone == {("switch", "door"), ("device_automation", "spoof"), ("image", "last_face")}
+    gone = {(c.platform, c.object_id) for c in absent(T, DEV, Features(door=True, ha_switch=True, liveness=True, face_image=True))}
+    assert gone == {("binary_sensor", "door")}
