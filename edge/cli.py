@@ -465,9 +465,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge import cli_door
-
-    from edge import __version__
+    from edge import __version__, cli_door
 
     ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.")
     ap.add_argument("--version", action="version", version=f"edgeface {__version__}")
