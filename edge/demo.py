@@ -182,7 +182,7 @@ def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int =
         summary = {
             "frames": stats.frames, "seconds": round(wall, 2), "fps": round(stats.frames / max(stats.processing_s, 1e-9), 1),
             "events": stats.events, "delivered_via_mqtt": len(printer.events) if printer else 0, "outbox_pending": len(pending),
-            "discovery_configs": len([t for t in printer.retained if t.startswith("homeassistant/")]) if printer else 0,
+            "discovery_configs": len([t for t, v in printer.retained.items() if t.startswith("homeassistant/") and v]) if printer else 0,
             "store": str(store_path) if keep else None,
         }
         print(f"done: {stats.frames} frames in {wall:.1f} s ({summary['fps']} frames/s of processing); events {stats.events}; "
