@@ -2,16 +2,18 @@
 # Set up edgeface in ./.venv (device package). Options:
 #   --dev    also test and lint tools (pytest, ruff, mypy)
 #   --tools  also the model toolchain in ./.venv-tools (TensorFlow, onnx2tf; large)
+#   --ha     also Home Assistant Core in ./.venv-ha, for the tests against a real HA (tools/ha-venv.sh)
 # Needs Python 3.11+ with venv (Debian 12 / Pi OS Bookworm: apt-get install python3-venv).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
-dev=0; tools=0
+dev=0; tools=0; ha=0
 for a in "$@"; do
   case "$a" in
     --dev) dev=1 ;;
     --tools) tools=1 ;;
-    *) echo "setup.sh: unknown option $a (expected --dev or --tools)" >&2; exit 2 ;;
+    --ha) ha=1 ;;
+    *) echo "setup.sh: unknown option $a (expected --dev, --tools or --ha)" >&2; exit 2 ;;
   esac
 done
 q=-q
@@ -31,4 +33,7 @@ if [ "$tools" = 1 ]; then
   .venv-tools/bin/python -m pip install $q --upgrade pip
   .venv-tools/bin/pip install $q -r tools/requirements.txt
   .venv-tools/bin/pip install $q --no-deps -e .
+fi
+if [ "$ha" = 1 ]; then
+  PYTHON="$PY" tools/ha-venv.sh
 fi
