@@ -114,7 +114,12 @@ class Publisher:
         self.features = Features(door=door, ha_switch=self.ha_switch, liveness=liveness, face_image=self.ha.face_image)
         self._people: tuple[str, ...] = tuple(sorted(set(people)))
         # people whose entities Home Assistant may still have (announced by an earlier run): removed at the next announcement
-        self._retired: set[str] = set(store.announced()) - set(self._people)
+        announced = store.announced()
+        self._retired: set[str] = set(announced or ()) - set(self._people)
+        # Home Assistant subscribes to a new entity's topics about a second after its config arrives:
+        # on the unit's first announcement ever, events wait a moment so the first visit is not missed
+        self._first_discovery = announced is None
+        self._deliver_after = 0.0
         self._people_changed = False
         self._person_state: dict[str, str] = {}  # retained per-person topics (present, last seen) to repeat on reconnect
         self._diagnostics: str | None = None
@@ -306,6 +311,8 @@ class Publisher:
     #: Home Assistant's ``online`` is answered at most once per this many seconds (a burst of them,
     #: e.g. 200 from a flapping HA, gives one republish at once and at most one more when it ends).
     REDISCOVERY_S = 10.0
+    #: After the first discovery a unit ever sent, events wait this long (they are on disk meanwhile).
+    FIRST_DISCOVERY_HOLD_S = 3.0
 
     def _announce(self, client: mqtt.Client) -> None:
         """Discovery (removing entities of people no longer enrolled), then this run's state (so
@@ -326,6 +333,9 @@ class Publisher:
                 for t in cleared:
                     self._person_state.pop(t, None)
             self._announced_due = True  # the flusher records who was announced (store access off paho's thread)
+            if self._first_discovery:
+                self._first_discovery = False
+                self._deliver_after = time.monotonic() + self.FIRST_DISCOVERY_HOLD_S
         if self._last_state is not None:
             client.publish(self.state_topic, self._last_state, qos=1, retain=True)
         if self._door_state is not None:
@@ -411,6 +421,8 @@ class Publisher:
                     self._answered_at = time.monotonic()
                     log.info("Home Assistant came online: publishing discovery again")
                     self._announce(self._client)
+                if time.monotonic() < self._deliver_after:
+                    continue  # first discovery: Home Assistant is still subscribing
                 with self._lock:
                     entries = self.store.outbox_pending(limit=200)
                 for entry in entries:

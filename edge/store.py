@@ -313,11 +313,12 @@ class Store:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO person_seen SELECT id, ? FROM persons WHERE name = ?", (at, name))
 
-    def announced(self) -> list[str]:
+    def announced(self) -> list[str] | None:
         """The people whose Home Assistant entities were last announced (so entities of people
-        removed while the daemon was stopped are removed at its next start)."""
+        removed while the daemon was stopped are removed at its next start); ``None`` before this
+        store's unit ever announced its discovery."""
         raw = self._meta("ha_people")
-        return [str(n) for n in json.loads(raw)] if raw else []
+        return None if raw is None else [str(n) for n in json.loads(raw)]
 
     def set_announced(self, names: Sequence[str]) -> None:
         self._set_meta("ha_people", json.dumps(sorted(set(names))))

@@ -35,9 +35,11 @@ EDGEFACE = [sys.executable, "-m", "edge.cli"]
 
 
 def make_store(path: Path, templates, people, fingerprint) -> Path:
+    """The store of a unit that has run before (its discovery announced: no first-discovery hold)."""
     with Store(path) as st:
         for p in people:
             st.enroll(p, templates[p], fingerprint)
+        st.set_announced(people)
     return path
 
 

@@ -323,3 +323,35 @@ def test_the_shipped_mosquitto_acl_lets_unit_and_home_assistant_do_their_part_on
         unit_view.close()
     finally:
         broker.stop()
+
+
+def test_events_wait_a_moment_after_a_units_first_discovery_only(broker, tmp_path):
+    """Home Assistant subscribes to a new entity's topics about a second after its config arrives: on
+    the first announcement a store's unit ever made, events are held back for FIRST_DISCOVERY_HOLD_S
+    (on disk meanwhile); on the next start they go out at once."""
+    listen = Listener(broker.port, "edgeface/door/#")
+    stamps: dict[str, float] = {}
+    original = listen._on_message
+
+    def stamp(client, userdata, msg):
+        stamps.setdefault(msg.topic if not msg.topic.endswith("/event") else json.loads(msg.payload)["event_id"], time.monotonic())
+        original(client, userdata, msg)
+
+    listen.client.on_message = stamp
+    assert listen.wait_for(lambda: listen.client.is_connected())
+    for run in (1, 2):
+        stamps.clear()
+        with Store(tmp_path / "s.db") as st:
+            pub = Publisher(_cfg(broker.port), "door", st)
+            pub.publish_event(_event(run))
+            pub.start()
+            try:
+                assert listen.wait_for(lambda r=run: f"ev-{r:04d}" in stamps)
+            finally:
+                pub.stop()
+        waited = stamps[f"ev-{run:04d}"] - stamps["edgeface/door/availability"]
+        if run == 1:
+            assert waited >= Publisher.FIRST_DISCOVERY_HOLD_S - 0.2, waited
+        else:
+            assert waited < Publisher.FIRST_DISCOVERY_HOLD_S - 0.2, waited  # announced before: no hold
+    listen.close()
