@@ -42,7 +42,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         verdict = "same person" if v.verified else "different people"
         rate = f", false-accept rate <= {v.far:.2g}" if v.far is not None else ""
         print(f"{verdict}: similarity {v.similarity:.3f} (threshold {v.threshold:.3f}{rate})")
-    return 0 if v.verified else 2
+    return 0 if v.verified else EXIT_NO
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
@@ -428,7 +428,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         st["state"] = "not responding" if alive else "dead (did not stop cleanly)"
     if args.json:
         print(json.dumps(st))
-        return 0 if st["state"] in ("running", "stopped") else 3
+        return 0 if st["state"] in ("running", "stopped") else EXIT_NO
     lat = st.get("latency_ms", {})
     print(f"{st['device_id']}: {st['state']} (pid {st['pid']}, updated {age:.0f} s ago, up {st['uptime_s']:.0f} s)")
     print(f"  camera {st['camera']['source']}: {st['frames']} frames, {st['fps']:.1f} fps now, "
@@ -436,7 +436,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("  latency ms (median / p95): " + ", ".join(f"{k} {v['median']:.1f} / {v['p95']:.1f}" for k, v in lat.items()))
     print(f"  events {st['events']}; outbox {st['outbox_pending']} waiting; MQTT {'connected' if st['mqtt_connected'] else 'NOT connected'}")
     print(f"  present now: {', '.join(st['present']) or 'nobody'}; last recognised: {st['last_person'] or '-'}")
-    return 0 if st["state"] in ("running", "stopped") else 3
+    return 0 if st["state"] in ("running", "stopped") else EXIT_NO
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -464,18 +464,34 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+EXIT_NO = 3
+EXIT_CODES = f"""exit status:
+  0  success (verify: the same person)
+  1  error (one line on stderr: what was expected, what was found, what to do)
+  2  usage error (an unknown option, a missing argument)
+  {EXIT_NO}  the answer is no: verify: different people; status: the daemon is not running cleanly"""
+
+
+def _add_global_options(g: Any, default: Any = None) -> None:
+    """``--models``, ``--threads``, ``--detector``, ``-v``. On the subcommands their default is
+    ``argparse.SUPPRESS``, so a value given before the command is not overwritten by a missing one after it."""
+    g.add_argument("--models", default=default, help="folder of model folders (default: the bundled models/)")
+    g.add_argument("--threads", type=int, default=default, help="CPU threads for inference (default 2; for run: the config's models.threads)")
+    g.add_argument("--detector", choices=["yunet", "blazeface"], default=default,
+                   help="face detector (default yunet; for run: the config's models.detector). BlazeFace: MediaPipe's "
+                        "short-range model, for faces close to the camera")
+    g.add_argument("-v", "--verbose", action="store_true", default=False if default is None else default)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edge import cli_door
 
-    ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.")
-    ap.add_argument("--models", help="folder of model folders (default: the bundled models/)")
-    ap.add_argument("--threads", type=int, help="CPU threads for inference (default 2; for run: the config's models.threads)")
-    ap.add_argument("--detector", choices=["yunet", "blazeface"],
-                    help="face detector (default yunet; for run: the config's models.detector). BlazeFace: MediaPipe's "
-                         "short-range model, for faces close to the camera")
-    ap.add_argument("-v", "--verbose", action="store_true")
+    ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.",
+                                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_global_options(ap.add_argument_group("global options (before or after the command)"))
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("verify", help="do two photos show the same person? (exit 0 same, 2 different)")
+    p = sub.add_parser("verify", help=f"do two photos show the same person? (exit 0 same, {EXIT_NO} different, 1 error)",
+                       epilog=f"exit status: 0 the same person, {EXIT_NO} different people, 1 error, 2 usage error")
     p.add_argument("image1")
     p.add_argument("image2")
     p.add_argument("--threshold", type=float, help="raw cosine threshold (expert; default: calibrated for --far)")
@@ -577,6 +593,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
     cli_door.register(sub)
+    for p in sub.choices.values():  # the same options after the command too (given there, they win)
+        _add_global_options(p.add_argument_group("global options (before or after the command)"), argparse.SUPPRESS)
     return ap
 
 
@@ -586,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except EdgeFaceError as e:
-        print(f"edgeface: {e}", file=sys.stderr)
+        print(f"edgeface: error: {e}", file=sys.stderr)
         return 1
 
 

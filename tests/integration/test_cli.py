@@ -17,9 +17,22 @@ def test_verify_same_and_different(data):
     same = run("verify", data / OBAMA, data / OBAMA2)
     assert same.returncode == 0 and same.stdout.startswith("same person"), same.stderr
     diff = run("verify", data / OBAMA, data / BIDEN, "--json")
-    assert diff.returncode == 2, diff.stderr
+    assert diff.returncode == 3, diff.stderr  # 'different people' is not an error, nor a usage error (2)
     out = json.loads(diff.stdout)
     assert out["verified"] is False and out["similarity"] < out["threshold"]
+    usage = run("verify", data / OBAMA)
+    assert usage.returncode == 2 and "required: image2" in usage.stderr
+    broken = run("verify", data / OBAMA, data / "missing.jpg")
+    assert broken.returncode == 1 and broken.stderr.splitlines()[-1].startswith("edgeface: error: ") and "no such file" in broken.stderr
+
+
+def test_global_options_work_after_the_command(data):
+    before = run("--threads", "1", "--detector", "blazeface", "faces", data / OBAMA, "--json")
+    after = run("faces", data / OBAMA, "--json", "--threads", "1", "--detector", "blazeface")
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    assert before.stdout == after.stdout
+    yunet = run("faces", data / OBAMA, "--json")
+    assert json.loads(yunet.stdout)[0]["landmarks"] != json.loads(after.stdout)[0]["landmarks"]  # --detector took effect
 
 
 def test_faces_draws_png(tmp_path, data):
