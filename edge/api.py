@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ from edge.calibration import FarCalibration, OperatingPoint
 from edge.detect import DETECTORS, Detector
 from edge.domain import Detection, Embedding, Pixels
 from edge.embed import Embedder
-from edge.errors import ConfigError, EnrollmentError, ImageError, NoFaceError
+from edge.errors import ConfigError, EnrollmentError, GalleryError, ImageError, NoFaceError
 from edge.gallery import index_folder, load_gallery_file
 from edge.image import ImageInput, load_image
 from edge.liveness import LivenessJudge, load_params
@@ -280,21 +281,30 @@ class Recognizer:
         :class:`Gallery`), best first. ``verified`` uses the threshold that keeps the chance that a
         stranger matches anyone in the gallery at ``far`` (the per-comparison rate is ``far``
         divided by the number of templates), or a raw ``threshold``."""
-        g = self._load_gallery(gallery)
+        g = self.load_gallery(gallery)
         op = self.operating_point("find", far=far, threshold=threshold, comparisons=len(g))
         return [g.search(r.embedding, op.threshold, top_k, self.embedder.fingerprint) for r in self.represent(img, enforce_detection=enforce_detection)]
 
-    def _load_gallery(self, gallery: str | Path | Gallery) -> Gallery:
+    def load_gallery(self, gallery: str | Path | Gallery, progress: Callable[[int, int], None] | None = None) -> Gallery:
+        """``gallery`` as a :class:`Gallery`: a folder with one subfolder of photos per person (see
+        :meth:`gallery`), a ``.npz`` gallery file, an edgeface SQLite store, or a Gallery as it is."""
         if isinstance(gallery, Gallery):
             return gallery
-        if Path(gallery).is_file() and Path(gallery).suffix == ".npz":
-            return load_gallery_file(gallery, self.embedder.fingerprint)
-        if Path(gallery).is_file():  # the device's SQLite store
+        kinds = "a folder with one subfolder of photos per person, a .npz gallery file, an edgeface store (.db) or an edge.Gallery"
+        if not isinstance(gallery, (str, os.PathLike)) or not str(gallery).strip():
+            found = "an empty path" if isinstance(gallery, (str, os.PathLike)) else type(gallery).__name__
+            raise GalleryError(f"expected a gallery: {kinds}; found {found}")
+        path = Path(gallery)
+        if not path.exists():
+            raise GalleryError(f"{path}: no such gallery; expected {kinds}")
+        if path.is_file() and path.suffix.lower() == ".npz":
+            return load_gallery_file(path, self.embedder.fingerprint, self.embedder.dim)
+        if path.is_file():  # the device's SQLite store
             from edge.store import Store
 
-            with Store(gallery) as store:
-                return store.gallery(self.embedder.fingerprint)
-        return self.gallery(gallery)
+            with Store(path, create=False) as store:
+                return store.gallery(self.embedder.fingerprint, self.embedder.dim)
+        return self.gallery(path, progress)
 
     def enrollment_embeddings(self, images: Sequence[ImageInput], gates: enrol.EnrolmentGates | None = None) -> list[NDArray[np.float32]]:
         """One embedding per photo, each of which must show exactly one face that passes the

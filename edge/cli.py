@@ -103,7 +103,7 @@ def _progress(label: str) -> Any:
 
 def cmd_find(args: argparse.Namespace) -> int:
     rec = _recognizer(args)
-    gallery = rec.gallery(args.gallery, progress=_progress("indexing gallery"))
+    gallery = rec.load_gallery(args.gallery, progress=_progress("indexing gallery"))
     res = rec.find(args.image, gallery, threshold=args.threshold, far=args.far, top_k=args.top_k)
     if args.json:
         print(json.dumps(_round([[m.__dict__ for m in face] for face in res])))
@@ -313,36 +313,39 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from edge.config import DoorConfig
     from edge.enrol import duplicate_of
-    from edge.store import Store
+    from edge.store import Store, check_store_path, person_name
 
+    name = person_name(args.name)  # name and store path checked before any photo is read
+    check_store_path(args.store, create=True)
     rec = _recognizer(args)
     embeddings = rec.enrollment_embeddings(args.images)  # all photos checked before anything is stored
     with Store(args.store) as store:
-        gallery = store.gallery(rec.embedder.fingerprint)
+        gallery = store.gallery(rec.embedder.fingerprint, rec.embedder.dim)
         door = rec.operating_point("door", far=DoorConfig().far, comparisons=len(gallery) + len(embeddings))
-        dup = duplicate_of(embeddings, gallery, args.name, door.threshold)
+        dup = duplicate_of(embeddings, gallery, name, door.threshold)
         if dup and not args.force:
             raise EdgeFaceError(
                 f"not enrolled: these photos match {dup[0]!r}, who is already enrolled (similarity {dup[1]:.3f}, at or above the "
                 f"door's threshold {door.threshold:.3f}): the same person under two names, or a look-alike the unit could confuse. "
                 f"Use --force to enrol anyway, or remove {dup[0]!r} first"
             )
-        n = store.enroll(args.name, embeddings, rec.embedder.fingerprint, [str(p) for p in args.images])
-        total = next(p.templates for p in store.persons() if p.name == args.name.strip())
-    print(f"enrolled {n} photo(s) of {args.name.strip()} ({total} template(s) in {args.store})")
+        n = store.enroll(name, embeddings, rec.embedder.fingerprint, [str(p) for p in args.images])
+        total = next(p.templates for p in store.persons() if p.name == name)
+    print(f"enrolled {n} photo(s) of {name} ({total} template(s) in {args.store})")
     return 0
 
 
 def cmd_persons(args: argparse.Namespace) -> int:
     from edge.store import Store
 
-    with Store(args.store) as store:
+    with Store(args.store, create=args.action == "import") as store:  # only an import may start a store
         if args.action == "list":
             people = store.persons()
             if args.json:
                 print(json.dumps([p.__dict__ for p in people]))
             for p in [] if args.json else people:
-                print(f"{p.name}\t{p.templates} template(s)\tsince {p.created_at}")
+                bad = f" ({p.unusable} unusable: remove and re-enrol)" if p.unusable else ""
+                print(f"{p.name}\t{p.templates} template(s){bad}\tsince {p.created_at}")
             if not people and not args.json:
                 print("no one is enrolled; add people with: edgeface enroll --store PATH --name NAME PHOTO...")
         elif args.action in ("export", "import"):
@@ -350,15 +353,16 @@ def cmd_persons(args: argparse.Namespace) -> int:
                 raise EdgeFaceError(f"usage: edgeface persons --store PATH {args.action} FILE.npz")
             from edge.gallery import load_gallery_file, save_gallery_file
 
-            fingerprint = _recognizer(args).embedder.fingerprint
+            embedder = _recognizer(args).embedder
             if args.action == "export":
-                g = store.gallery(fingerprint)
+                g = store.gallery(embedder.fingerprint, embedder.dim)
                 save_gallery_file(args.names[0], g)
                 print(f"exported {len(set(g.identities))} person(s), {len(g)} template(s) to {args.names[0]}")
             else:
-                g = load_gallery_file(args.names[0], fingerprint)
-                n = store.import_gallery(g, f"import:{Path(args.names[0]).name}")
-                print(f"imported {n} template(s) of {len(set(g.identities))} person(s) from {args.names[0]}")
+                g = load_gallery_file(args.names[0], embedder.fingerprint, embedder.dim)
+                added, skipped = store.import_gallery(g, f"import:{Path(args.names[0]).name}")
+                print(f"imported {added} template(s) of {len(set(g.identities))} person(s) from {args.names[0]}"
+                      + (f"; {skipped} already in {args.store}, skipped" if skipped else ""))
         elif args.action == "remove":
             if len(args.names) != 1:
                 raise EdgeFaceError("usage: edgeface persons --store PATH remove NAME")
@@ -409,8 +413,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from edge.cli_door import store_path
     from edge.daemon import status_path
+    from edge.store import check_store_path
 
-    store = store_path(args)
+    store = check_store_path(store_path(args), create=False)
     path = status_path(store)
     try:
         st = json.loads(path.read_text())
@@ -498,9 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--far", type=float, help="false-accept rate the threshold is calibrated for (default: the embedder manifest's, 1e-3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
-    p = sub.add_parser("find", help="who is this? search a gallery folder (one subfolder of photos per person)")
+    p = sub.add_parser("find", help="who is this? search a gallery: a folder (one subfolder of photos per person), a .npz export or a store")
     p.add_argument("image")
-    p.add_argument("--gallery", required=True, help="folder with one subfolder per person")
+    p.add_argument("--gallery", required=True, help="a folder with one subfolder of photos per person, a gallery file (.npz, from "
+                                                    "persons export) or an edgeface store (.db)")
     p.add_argument("--threshold", type=float, help="raw cosine threshold (expert; default: calibrated for --far)")
     p.add_argument("--far", type=float, help="chance that a stranger matches anyone in the gallery (default 1e-3); "
                                              "divided by the gallery's template count for the threshold")

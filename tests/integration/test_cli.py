@@ -152,3 +152,24 @@ def test_enroll_and_persons(tmp_path, data):
     assert run("persons", "--store", db, "rename", "Barack Obama", "Barack").returncode == 0
     assert run("persons", "--store", db, "remove", "Barack").returncode == 0
     assert "no one is enrolled" in run("persons", "--store", db, "list").stdout
+
+
+def test_find_takes_a_store_an_export_or_a_folder_and_import_is_idempotent(tmp_path, data):
+    import shutil
+
+    db, export, folder = tmp_path / "door.db", tmp_path / "g.npz", tmp_path / "gallery"
+    assert run("enroll", "--store", db, "--name", "Barack Obama", data / OBAMA).returncode == 0
+    assert run("persons", "--store", db, "export", export).returncode == 0
+    (folder / "Barack Obama").mkdir(parents=True)
+    shutil.copy(data / OBAMA, folder / "Barack Obama")
+    for gallery in (db, export, folder):
+        res = run("find", data / OBAMA2, "--gallery", gallery, "--json")
+        assert res.returncode == 0, res.stderr
+        [[best, *_]] = json.loads(res.stdout)
+        assert best["identity"] == "Barack Obama" and best["verified"], gallery
+    other = tmp_path / "other.db"
+    first = run("persons", "--store", other, "import", export)
+    assert "imported 1 template(s) of 1 person(s)" in first.stdout, first.stderr
+    again = run("persons", "--store", other, "import", export)
+    assert "imported 0 template(s)" in again.stdout and f"1 already in {other}, skipped" in again.stdout, again.stderr
+    assert [p["templates"] for p in json.loads(run("persons", "--store", other, "list", "--json").stdout)] == [1]

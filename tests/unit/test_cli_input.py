@@ -1,6 +1,9 @@
 """The `edgeface` command refuses bad input before doing any work: one line `edgeface: error: ...`,
 the documented exit code, nothing lost. In-process and without models (edge.cli.main)."""
 
+import json
+
+import numpy as np
 import pytest
 
 from edge.cli import EXIT_NO, build_parser, main
@@ -28,3 +31,58 @@ def test_exit_codes_are_documented(capsys):
     with pytest.raises(SystemExit) as e:
         main(["verify", "only-one.jpg"])
     assert e.value.code == 2
+
+
+def _err(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("edgeface: error: "), err
+    return err
+
+
+def test_commands_that_read_a_store_refuse_a_missing_one(tmp_path, capsys):
+    mistyped = tmp_path / "mistyped" / "door.db"
+    for argv in (["persons", "--store", mistyped, "list"], ["persons", "--store", mistyped, "rename", "A", "B"],
+                 ["status", "--store", mistyped], ["audit", "--store", mistyped], ["door", "status", "--store", mistyped],
+                 ["enroll", "--store", mistyped, "--name", "Alice", "a.jpg"], ["persons", "--store", mistyped, "import", "g.npz"]):
+        assert main([str(a) for a in argv]) == 1, argv
+        assert f"folder {mistyped.parent} does not exist" in _err(capsys)
+    new = tmp_path / "new.db"
+    for argv in (["persons", "--store", new, "list"], ["persons", "--store", new, "remove", "A"], ["status", "--store", new],
+                 ["audit", "--store", new], ["find", "x.jpg", "--gallery", new]):
+        assert main([str(a) for a in argv]) == 1, argv
+        assert f"{new}" in _err(capsys)
+    assert not mistyped.parent.exists() and not new.exists()  # nothing was created
+
+
+def test_rename_to_an_empty_name_is_refused(tmp_path, capsys):
+    from edge.store import Store
+
+    db = tmp_path / "s.db"
+    with Store(db) as st:
+        st.enroll("Alice", [np.array([1, 0], np.float32)], "f" * 64)
+    for new in ("", "   "):
+        assert main(["persons", "--store", str(db), "rename", "Alice", new]) == 1
+        assert "a person's name cannot be empty" in _err(capsys)
+    assert main(["persons", "--store", str(db), "list", "--json"]) == 0
+    assert [p["name"] for p in json.loads(capsys.readouterr().out)] == ["Alice"]
+
+
+def test_enroll_refuses_a_bad_name_before_reading_any_photo(tmp_path, capsys):
+    # no models in --models: a name checked after the photos would fail on the models instead
+    for name, message in (("Al\nice", "U+000A"), ("", "cannot be empty"), ("x" * 101, "at most 100 characters")):
+        assert main(["--models", str(tmp_path), "enroll", "--store", str(tmp_path / "s.db"), "--name", name, "a.jpg"]) == 1
+        assert message in _err(capsys)
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.parametrize("gallery, message", [
+    (None, "found NoneType"), (42, "found int"), ("", "found an empty path"), ("/no/such/gallery", "/no/such/gallery: no such gallery"),
+])
+def test_find_names_the_gallery_types_it_takes(tmp_path, gallery, message):
+    from edge.api import Recognizer
+    from edge.errors import GalleryError
+
+    rec = Recognizer(models_dir=tmp_path)  # no models: the gallery is refused before any is needed
+    with pytest.raises(GalleryError, match=message) as e:
+        rec.find("door.jpg", gallery)
+    assert "a folder with one subfolder of photos per person, a .npz gallery file, an edgeface store (.db) or an edge.Gallery" in str(e.value)
