@@ -415,33 +415,53 @@ def cmd_status(args: argparse.Namespace) -> int:
     from edge.daemon import status_path
     from edge.store import check_store_path
 
-    store = check_store_path(store_path(args), create=False)
+    store = check_store_path(store_path(args), create=True)  # its folder must exist
     path = status_path(store)
     try:
-        st = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
-        raise EdgeFaceError(f"no status at {path}: the daemon has not run with store {store} (start it with edgeface run)") from None
-    except (OSError, ValueError) as e:
+        nothing = "" if store.exists() else f"; there is no store at {store} either: check --store or the config's store.path"
+        raise EdgeFaceError(f"no status at {path}: the daemon has not run with store {store} (start it with edgeface run){nothing}") from None
+    except (OSError, UnicodeDecodeError) as e:
         raise EdgeFaceError(f"cannot read {path}: {e}") from e
-    age = time.time() - float(st.get("updated_unix", 0))
-    alive = True
     try:
-        os.kill(int(st["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        alive = False
-    if st.get("state") == "running" and (not alive or age > 30):
-        st["state"] = "not responding" if alive else "dead (did not stop cleanly)"
-    if args.json:
-        print(json.dumps(st))
-        return 0 if st["state"] in ("running", "stopped") else EXIT_NO
-    lat = st.get("latency_ms", {})
-    print(f"{st['device_id']}: {st['state']} (pid {st['pid']}, updated {age:.0f} s ago, up {st['uptime_s']:.0f} s)")
-    print(f"  camera {st['camera']['source']}: {st['frames']} frames, {st['fps']:.1f} fps now, "
-          f"{st['camera']['dropped_frames']} dropped, {st['camera']['reconnects']} reconnects")
-    print("  latency ms (median / p95): " + ", ".join(f"{k} {v['median']:.1f} / {v['p95']:.1f}" for k, v in lat.items()))
-    print(f"  events {st['events']}; outbox {st['outbox_pending']} waiting; MQTT {'connected' if st['mqtt_connected'] else 'NOT connected'}")
-    print(f"  present now: {', '.join(st['present']) or 'nobody'}; last recognised: {st['last_person'] or '-'}")
+        st = json.loads(text)
+        if not isinstance(st, dict):
+            raise TypeError(f"expected a JSON object, found {type(st).__name__}")
+        age = time.time() - float(st.get("updated_unix", 0))
+        alive = True
+        try:
+            os.kill(int(st["pid"]), 0)
+        except OSError:
+            alive = False
+        if st.get("state") == "running" and (not alive or age > 30):
+            st["state"] = "not responding" if alive else "dead (did not stop cleanly)"
+        lines = _status_lines(st, age)
+    except json.JSONDecodeError as e:
+        raise EdgeFaceError(f"{path}: not JSON ({e}); {_NOT_STATUS}") from None
+    except KeyError as e:
+        raise EdgeFaceError(f"{path}: no {e} in it; {_NOT_STATUS}") from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise EdgeFaceError(f"{path}: a value has the wrong type ({e}); {_NOT_STATUS}") from None
+    print(json.dumps(st) if args.json else "\n".join(lines))
     return 0 if st["state"] in ("running", "stopped") else EXIT_NO
+
+
+_NOT_STATUS = ("expected the status file edgeface run writes (rewritten every second while the daemon runs): "
+               "start the daemon, or delete the file")
+
+
+def _status_lines(st: dict[str, Any], age: float) -> list[str]:
+    """``edgeface status``'s text; KeyError / TypeError / ValueError when ``st`` is not a daemon's status."""
+    cam, lat = st["camera"], st.get("latency_ms", {})
+    return [
+        f"{st['device_id']}: {st['state']} (pid {st['pid']}, updated {age:.0f} s ago, up {float(st['uptime_s']):.0f} s)",
+        f"  camera {cam['source']}: {st['frames']} frames, {float(st['fps']):.1f} fps now, "
+        f"{cam['dropped_frames']} dropped, {cam['reconnects']} reconnects",
+        "  latency ms (median / p95): " + ", ".join(f"{k} {float(v['median']):.1f} / {float(v['p95']):.1f}" for k, v in lat.items()),
+        f"  events {st['events']}; outbox {st['outbox_pending']} waiting; MQTT {'connected' if st['mqtt_connected'] else 'NOT connected'}",
+        f"  present now: {', '.join(map(str, st['present'])) or 'nobody'}; last recognised: {st['last_person'] or '-'}",
+    ]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -86,3 +86,25 @@ def test_find_names_the_gallery_types_it_takes(tmp_path, gallery, message):
     with pytest.raises(GalleryError, match=message) as e:
         rec.find("door.jpg", gallery)
     assert "a folder with one subfolder of photos per person, a .npz gallery file, an edgeface store (.db) or an edge.Gallery" in str(e.value)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"state": "running", "pid": 1', "not JSON (Expecting"),
+    ("[1, 2]", "a value has the wrong type (expected a JSON object, found list)"),
+    ('{"state": "stopped", "pid": 1}', "no 'camera' in it"),
+    ('{"state": "stopped", "pid": "one", "camera": {}}', "a value has the wrong type"),
+    ('{"state": "stopped", "pid": 1, "device_id": "d", "uptime_s": "long", "camera": {"source": "x"}}', "could not convert string to float: 'long'"),
+    ("\xff\xfe", "cannot read"),
+])
+def test_a_malformed_status_file_is_reported_not_a_traceback(tmp_path, capsys, content, message):
+    from edge.daemon import status_path
+
+    store = tmp_path / "s.db"
+    store.touch()
+    status_path(store).write_bytes(content.encode("latin-1"))
+    for extra in ([], ["--json"]):
+        assert main(["status", "--store", str(store), *extra]) == 1
+        err = _err(capsys)
+        assert message in err and str(status_path(store)) in err, err
+    if message != "cannot read":
+        assert "expected the status file edgeface run writes" in err
