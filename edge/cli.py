@@ -27,6 +27,21 @@ def _round(v: Any) -> Any:
     return v
 
 
+IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _image_out(text: str) -> Path:
+    """An argparse type: a path for an image the command writes, checked before any work is done."""
+    p = Path(text)
+    if p.suffix.lower() not in IMAGE_OUT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an image file name ending in {', '.join(IMAGE_OUT_SUFFIXES)}, "
+                                         f"found {repr(p.suffix) if p.suffix else 'no suffix'}")
+    if p.is_dir() or not p.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a file in an existing folder"
+                                         + (", found a folder" if p.is_dir() else f"; folder {p.parent} does not exist"))
+    return p
+
+
 def _recognizer(args: argparse.Namespace) -> Any:
     from edge.api import Recognizer
 
@@ -535,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_find)
     p = sub.add_parser("faces", help="find faces; optionally draw them")
     p.add_argument("image")
-    p.add_argument("--draw", type=Path, help="write the image with boxes and landmarks here (PNG/JPEG)")
+    p.add_argument("--draw", type=_image_out, help="write the image with boxes and landmarks here (.png, .jpg)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_faces)
     p = sub.add_parser("analyze", help="age, gender and emotion of each face")
@@ -548,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="verification on labelled pairs (PAIRS.csv: file_a, file_b, same), or open-set identification")
     p.add_argument("inputs", nargs="+", help="a pairs CSV; with --identification: labels CSVs (file, identity[, role]) or folders of identity subfolders")
     p.add_argument("--root", help="folder the file names are relative to (pairs: required; labels: default the CSV's folder)")
-    p.add_argument("--det", type=Path, help="write the DET curve here (PNG)")
+    p.add_argument("--det", type=_image_out, help="write the DET curve here (.png, .jpg)")
     p.add_argument("--far", type=float, help="verification: the false-accept rate to judge at (default 1e-3); identification: the announce rate "
                                              "per stranger (default: the daemon's, 1e-4)")
     p.add_argument("--threshold", type=float, help="verification: a raw cosine threshold instead of --far")
@@ -570,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conditions", default="clean,night,motion,lowres", help="conditions to calibrate under (default all: clean,night,motion,lowres)")
     p.add_argument("--unsure", action="append", metavar="ID,ID,...", help="identities that may be one person (their cross pairs are left out); repeatable")
     p.add_argument("--out", type=Path, help="write the calibration here (YAML; the device config's models.calibration)")
-    p.add_argument("--det", type=Path, help="write the DET curves per condition here (PNG)")
+    p.add_argument("--det", type=_image_out, help="write the DET curves per condition here (.png, .jpg)")
     p.add_argument("--cache", type=Path, help="embedding cache file (.npz), reused while photos and models are unchanged")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)

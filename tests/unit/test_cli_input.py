@@ -108,3 +108,31 @@ def test_a_malformed_status_file_is_reported_not_a_traceback(tmp_path, capsys, c
         assert message in err and str(status_path(store)) in err, err
     if message != "cannot read":
         assert "expected the status file edgeface run writes" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["faces", "x.jpg", "--draw", "{tmp}/out.txt"],
+    ["evaluate", "pairs.csv", "--root", ".", "--det", "{tmp}/det.pdf"],
+    ["calibrate", "labels.csv", "--det", "{tmp}/det"],
+])
+def test_image_outputs_with_a_non_image_suffix_are_refused_before_any_work(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main([a.format(tmp=tmp_path) for a in argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected an image file name ending in .png, .jpg, .jpeg" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_output_in_a_missing_folder_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["faces", "x.jpg", "--draw", str(tmp_path / "no" / "out.png")])
+    assert f"folder {tmp_path / 'no'} does not exist" in capsys.readouterr().err
+
+
+def test_demo_workdir_that_is_a_file_is_refused(tmp_path, capsys):
+    f = tmp_path / "notes.txt"
+    f.write_text("keep me")
+    assert main(["demo", "--workdir", str(f), "--no-broker"]) == 1
+    assert "is a file; expected a folder for the demo's store" in _err(capsys)
+    assert f.read_text() == "keep me"
