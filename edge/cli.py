@@ -44,8 +44,10 @@ def _image_out(text: str) -> Path:
 
 def _recognizer(args: argparse.Namespace) -> Any:
     from edge.api import Recognizer
+    from edge.image import MAX_PIXELS
 
-    return Recognizer(models_dir=args.models, threads=args.threads or 2, detector=args.detector or "yunet")
+    pixels = MAX_PIXELS if args.max_pixels is None else (args.max_pixels or None)
+    return Recognizer(models_dir=args.models, threads=args.threads or 2, detector=args.detector or "yunet", max_pixels=pixels)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -64,7 +66,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
     from edge.image import load_image
 
     rec = _recognizer(args)
-    image = load_image(args.image)
+    image = load_image(args.image, rec.max_pixels)
     faces = rec.extract_faces(image, enforce_detection=False)
     if args.draw:
         import cv2
@@ -513,13 +515,15 @@ EXIT_CODES = f"""exit status:
 
 
 def _add_global_options(g: Any, default: Any = None) -> None:
-    """``--models``, ``--threads``, ``--detector``, ``-v``. On the subcommands their default is
+    """``--models``, ``--threads``, ``--detector``, ``--max-pixels``, ``-v``. On the subcommands their default is
     ``argparse.SUPPRESS``, so a value given before the command is not overwritten by a missing one after it."""
     g.add_argument("--models", default=default, help="folder of model folders (default: the bundled models/)")
     g.add_argument("--threads", type=int, default=default, help="CPU threads for inference (default 2; for run: the config's models.threads)")
     g.add_argument("--detector", choices=["yunet", "blazeface"], default=default,
                    help="face detector (default yunet; for run: the config's models.detector). BlazeFace: MediaPipe's "
                         "short-range model, for faces close to the camera")
+    g.add_argument("--max-pixels", type=int, default=default, metavar="N",
+                   help="refuse images of more pixels, before decoding them (default 40000000; 0: no limit)")
     g.add_argument("-v", "--verbose", action="store_true", default=False if default is None else default)
 
 
