@@ -352,10 +352,22 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_persons(args: argparse.Namespace) -> int:
-    from edge.store import Store
+_PERSONS_ARGS = {"list": "", "remove": " NAME", "rename": " OLD NEW", "export": " FILE.npz", "import": " FILE.npz"}
 
-    with Store(args.store, create=args.action == "import") as store:  # only an import may start a store
+
+def cmd_persons(args: argparse.Namespace) -> int:
+    from edge.gallery import load_gallery_file, save_gallery_file
+    from edge.store import Store, check_store_path
+
+    usage = _PERSONS_ARGS[args.action]
+    if len(args.names) != len(usage.split()):
+        raise EdgeFaceError(f"usage: edgeface persons --store PATH {args.action}{usage}")
+    check_store_path(args.store, create=args.action == "import")  # only an import may start a store
+    embedder = _recognizer(args).embedder if args.action in ("export", "import") else None
+    imported = None
+    if embedder is not None and args.action == "import":  # the file is checked before the store is touched
+        imported = load_gallery_file(args.names[0], embedder.fingerprint, embedder.dim)
+    with Store(args.store, create=imported is not None) as store:
         if args.action == "list":
             people = store.persons()
             if args.json:
@@ -365,29 +377,18 @@ def cmd_persons(args: argparse.Namespace) -> int:
                 print(f"{p.name}\t{p.templates} template(s){bad}\tsince {p.created_at}")
             if not people and not args.json:
                 print("no one is enrolled; add people with: edgeface enroll --store PATH --name NAME PHOTO...")
-        elif args.action in ("export", "import"):
-            if len(args.names) != 1:
-                raise EdgeFaceError(f"usage: edgeface persons --store PATH {args.action} FILE.npz")
-            from edge.gallery import load_gallery_file, save_gallery_file
-
-            embedder = _recognizer(args).embedder
-            if args.action == "export":
-                g = store.gallery(embedder.fingerprint, embedder.dim)
-                save_gallery_file(args.names[0], g)
-                print(f"exported {len(set(g.identities))} person(s), {len(g)} template(s) to {args.names[0]}")
-            else:
-                g = load_gallery_file(args.names[0], embedder.fingerprint, embedder.dim)
-                added, skipped = store.import_gallery(g, f"import:{Path(args.names[0]).name}")
-                print(f"imported {added} template(s) of {len(set(g.identities))} person(s) from {args.names[0]}"
-                      + (f"; {skipped} already in {args.store}, skipped" if skipped else ""))
+        elif imported is not None:
+            added, skipped = store.import_gallery(imported, f"import:{Path(args.names[0]).name}")
+            print(f"imported {added} template(s) of {len(set(imported.identities))} person(s) from {args.names[0]}"
+                  + (f"; {skipped} already in {args.store}, skipped" if skipped else ""))
+        elif embedder is not None:
+            g = store.gallery(embedder.fingerprint, embedder.dim)
+            save_gallery_file(args.names[0], g)
+            print(f"exported {len(set(g.identities))} person(s), {len(g)} template(s) to {args.names[0]}")
         elif args.action == "remove":
-            if len(args.names) != 1:
-                raise EdgeFaceError("usage: edgeface persons --store PATH remove NAME")
             store.remove(args.names[0])
             print(f"removed {args.names[0]} and all their templates")
         else:
-            if len(args.names) != 2:
-                raise EdgeFaceError("usage: edgeface persons --store PATH rename OLD NEW")
             store.rename(*args.names)
             print(f"renamed {args.names[0]} to {args.names[1]}")
     return 0

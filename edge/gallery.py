@@ -112,7 +112,12 @@ def load_gallery_file(path: str | Path, fingerprint: str, dim: int | None = None
     templates is unusable (:func:`edge.match.template_problem`: NaN, not ``dim`` values, not unit length)."""
     p = Path(path)
     expected = f"expected a {CACHE_NAME} or an export written by edgeface persons export"
+    if p.is_dir():
+        raise GalleryError(f"{p} is a folder; {expected}")
     try:
+        with open(p, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":  # what np.savez writes; anything else np.load would try to unpickle
+                raise GalleryError(f"{p}: not an edgeface gallery file (not a .npz archive); {expected}")
         meta, emb = _read_npz(p)
     except FileNotFoundError:
         raise GalleryError(f"{p}: no such gallery file") from None

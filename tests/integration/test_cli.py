@@ -173,3 +173,15 @@ def test_find_takes_a_store_an_export_or_a_folder_and_import_is_idempotent(tmp_p
     again = run("persons", "--store", other, "import", export)
     assert "imported 0 template(s)" in again.stdout and f"1 already in {other}, skipped" in again.stdout, again.stderr
     assert [p["templates"] for p in json.loads(run("persons", "--store", other, "list", "--json").stdout)] == [1]
+
+
+def test_a_bad_import_file_starts_no_store(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a gallery")
+    new = tmp_path / "new.db"
+    for bad, message in ((notes, "not a .npz archive"), (tmp_path, "is a folder"), (tmp_path / "none.npz", "no such gallery file")):
+        res = run("persons", "--store", new, "import", bad)
+        assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
+    res = run("persons", "--store", new, "import")
+    assert res.returncode == 1 and "usage: edgeface persons --store PATH import FILE.npz" in res.stderr
+    assert not new.exists()

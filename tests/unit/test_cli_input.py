@@ -136,3 +136,4 @@ def test_demo_workdir_that_is_a_file_is_refused(tmp_path, capsys):
     assert main(["demo", "--workdir", str(f), "--no-broker"]) == 1
     assert "is a file; expected a folder for the demo's store" in _err(capsys)
     assert f.read_text() == "keep me"
+
