@@ -22,6 +22,7 @@ from edge.api import (
 from edge.errors import (
     ConfigError,
     EdgeFaceError,
+    GalleryError,
     ImageError,
     ModelError,
     NoFaceError,
@@ -29,7 +30,7 @@ from edge.errors import (
 from edge.match import Gallery, Match
 
 __all__ = [
-    "Analysis", "ConfigError", "EdgeFaceError", "Face", "ImageError", "ModelError", "NoFaceError",
+    "Analysis", "ConfigError", "EdgeFaceError", "Face", "GalleryError", "ImageError", "ModelError", "NoFaceError",
     "Gallery", "Match", "Recognizer", "Representation", "Verification", "analyze", "extract_faces", "find", "represent", "verify",
 ]
 __version__ = "0.1.0"

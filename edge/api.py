@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,9 +25,9 @@ from edge.calibration import FarCalibration, OperatingPoint
 from edge.detect import DETECTORS, Detector
 from edge.domain import Detection, Embedding, Pixels
 from edge.embed import Embedder
-from edge.errors import ConfigError, EnrollmentError, ImageError, NoFaceError
+from edge.errors import ConfigError, EnrollmentError, GalleryError, ImageError, NoFaceError
 from edge.gallery import index_folder, load_gallery_file
-from edge.image import ImageInput, load_image
+from edge.image import MAX_PIXELS, ImageInput, load_image
 from edge.liveness import LivenessJudge, load_params
 from edge.manifest import MODELS_DIR, find_manifest
 from edge.match import Gallery, Match
@@ -95,12 +96,15 @@ class Recognizer:
         tiles: int = 0,
         min_face_quality: float | None = None,
         calibration: FarCalibration | None = None,
+        max_pixels: int | None = MAX_PIXELS,
     ):
         """``tiles``: 0 = search large frames (>= 4x the detector input) also in 2x2 overlapping
         tiles so that small, far faces are found; 1 = never; N = an NxN grid.
         ``min_face_quality``: detections whose embedding norm is below this are not faces (an
         animal, an object, a face upside down); default the embedder manifest's ``min_norm``, 0 = keep all.
-        ``calibration``: the false-accept calibration thresholds come from (default: the embedder manifest's)."""
+        ``calibration``: the false-accept calibration thresholds come from (default: the embedder manifest's).
+        ``max_pixels``: larger images are refused before they are decoded (:data:`edge.image.MAX_PIXELS`, 40 MP;
+        None: no limit)."""
         if detector not in DETECTORS:
             raise ConfigError(f"detector {detector!r} is not known; choose one of {sorted(DETECTORS)}")
         self.models_dir = Path(models_dir) if models_dir else MODELS_DIR
@@ -109,6 +113,7 @@ class Recognizer:
         self._tiles = int(tiles)
         self._min_quality = min_face_quality
         self._calibration = calibration
+        self.max_pixels = max_pixels
         self._warned_calibration = False
         self._lock = threading.RLock()
         self._cache: dict[str, object] = {}
@@ -224,7 +229,7 @@ class Recognizer:
         """The largest detection, face or not (its ``embedding.norm`` says how face-like it is);
         None when nothing is detected. For calibration and evaluation of labelled photos, whose
         label belongs to the main subject: a smaller face must not stand in for it."""
-        found = self._detections(load_image(img), limit=1)
+        found = self._detections(load_image(img, self.max_pixels), limit=1)
         return found[0] if found else None
 
     def largest_embedding(self, img: ImageInput) -> Embedding | None:
@@ -235,7 +240,7 @@ class Recognizer:
     def extract_faces(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Face]:
         """Faces in ``img``, largest first. Raises :class:`NoFaceError` when there is
         none, unless ``enforce_detection=False`` (then returns an empty list)."""
-        image = load_image(img)
+        image = load_image(img, self.max_pixels)
         faces = self._faces(image)
         if not faces and enforce_detection:
             h, w = image.shape[:2]
@@ -280,21 +285,30 @@ class Recognizer:
         :class:`Gallery`), best first. ``verified`` uses the threshold that keeps the chance that a
         stranger matches anyone in the gallery at ``far`` (the per-comparison rate is ``far``
         divided by the number of templates), or a raw ``threshold``."""
-        g = self._load_gallery(gallery)
+        g = self.load_gallery(gallery)
         op = self.operating_point("find", far=far, threshold=threshold, comparisons=len(g))
         return [g.search(r.embedding, op.threshold, top_k, self.embedder.fingerprint) for r in self.represent(img, enforce_detection=enforce_detection)]
 
-    def _load_gallery(self, gallery: str | Path | Gallery) -> Gallery:
+    def load_gallery(self, gallery: str | Path | Gallery, progress: Callable[[int, int], None] | None = None) -> Gallery:
+        """``gallery`` as a :class:`Gallery`: a folder with one subfolder of photos per person (see
+        :meth:`gallery`), a ``.npz`` gallery file, an edgeface SQLite store, or a Gallery as it is."""
         if isinstance(gallery, Gallery):
             return gallery
-        if Path(gallery).is_file() and Path(gallery).suffix == ".npz":
-            return load_gallery_file(gallery, self.embedder.fingerprint)
-        if Path(gallery).is_file():  # the device's SQLite store
+        kinds = "a folder with one subfolder of photos per person, a .npz gallery file, an edgeface store (.db) or an edge.Gallery"
+        if not isinstance(gallery, (str, os.PathLike)) or not str(gallery).strip():
+            found = "an empty path" if isinstance(gallery, (str, os.PathLike)) else type(gallery).__name__
+            raise GalleryError(f"expected a gallery: {kinds}; found {found}")
+        path = Path(gallery)
+        if not path.exists():
+            raise GalleryError(f"{path}: no such gallery; expected {kinds}")
+        if path.is_file() and path.suffix.lower() == ".npz":
+            return load_gallery_file(path, self.embedder.fingerprint, self.embedder.dim)
+        if path.is_file():  # the device's SQLite store
             from edge.store import Store
 
-            with Store(gallery) as store:
-                return store.gallery(self.embedder.fingerprint)
-        return self.gallery(gallery)
+            with Store(path, create=False) as store:
+                return store.gallery(self.embedder.fingerprint, self.embedder.dim)
+        return self.gallery(path, progress)
 
     def enrollment_embeddings(self, images: Sequence[ImageInput], gates: enrol.EnrolmentGates | None = None) -> list[NDArray[np.float32]]:
         """One embedding per photo, each of which must show exactly one face that passes the
@@ -306,7 +320,7 @@ class Recognizer:
         for img in images:
             label = str(img) if isinstance(img, (str, Path)) else f"photo {len(out) + 1}"
             try:
-                image = load_image(img)
+                image = load_image(img, self.max_pixels)
             except ImageError as e:
                 raise EnrollmentError(f"{label}: {e}") from e
             detections = self._detections(image)
@@ -350,7 +364,7 @@ class Recognizer:
         return LivenessJudge(passive, dense, params)
 
     def analyze(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
-        image = load_image(img)
+        image = load_image(img, self.max_pixels)
         faces = self.extract_faces(image, enforce_detection=enforce_detection)
         return [self.analyze_face(image, f.detection) for f in faces]
 

@@ -27,10 +27,27 @@ def _round(v: Any) -> Any:
     return v
 
 
+IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _image_out(text: str) -> Path:
+    """An argparse type: a path for an image the command writes, checked before any work is done."""
+    p = Path(text)
+    if p.suffix.lower() not in IMAGE_OUT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an image file name ending in {', '.join(IMAGE_OUT_SUFFIXES)}, "
+                                         f"found {repr(p.suffix) if p.suffix else 'no suffix'}")
+    if p.is_dir() or not p.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a file in an existing folder"
+                                         + (", found a folder" if p.is_dir() else f"; folder {p.parent} does not exist"))
+    return p
+
+
 def _recognizer(args: argparse.Namespace) -> Any:
     from edge.api import Recognizer
+    from edge.image import MAX_PIXELS
 
-    return Recognizer(models_dir=args.models, threads=args.threads or 2, detector=args.detector or "yunet")
+    pixels = MAX_PIXELS if args.max_pixels is None else (args.max_pixels or None)
+    return Recognizer(models_dir=args.models, threads=args.threads or 2, detector=args.detector or "yunet", max_pixels=pixels)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -42,14 +59,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         verdict = "same person" if v.verified else "different people"
         rate = f", false-accept rate <= {v.far:.2g}" if v.far is not None else ""
         print(f"{verdict}: similarity {v.similarity:.3f} (threshold {v.threshold:.3f}{rate})")
-    return 0 if v.verified else 2
+    return 0 if v.verified else EXIT_NO
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
     from edge.image import load_image
 
     rec = _recognizer(args)
-    image = load_image(args.image)
+    image = load_image(args.image, rec.max_pixels)
     faces = rec.extract_faces(image, enforce_detection=False)
     if args.draw:
         import cv2
@@ -103,7 +120,7 @@ def _progress(label: str) -> Any:
 
 def cmd_find(args: argparse.Namespace) -> int:
     rec = _recognizer(args)
-    gallery = rec.gallery(args.gallery, progress=_progress("indexing gallery"))
+    gallery = rec.load_gallery(args.gallery, progress=_progress("indexing gallery"))
     res = rec.find(args.image, gallery, threshold=args.threshold, far=args.far, top_k=args.top_k)
     if args.json:
         print(json.dumps(_round([[m.__dict__ for m in face] for face in res])))
@@ -313,60 +330,65 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from edge.config import DoorConfig
     from edge.enrol import duplicate_of
-    from edge.store import Store
+    from edge.store import Store, check_store_path, person_name
 
+    name = person_name(args.name)  # name and store path checked before any photo is read
+    check_store_path(args.store, create=True)
     rec = _recognizer(args)
     embeddings = rec.enrollment_embeddings(args.images)  # all photos checked before anything is stored
     with Store(args.store) as store:
-        gallery = store.gallery(rec.embedder.fingerprint)
+        gallery = store.gallery(rec.embedder.fingerprint, rec.embedder.dim)
         door = rec.operating_point("door", far=DoorConfig().far, comparisons=len(gallery) + len(embeddings))
-        dup = duplicate_of(embeddings, gallery, args.name, door.threshold)
+        dup = duplicate_of(embeddings, gallery, name, door.threshold)
         if dup and not args.force:
             raise EdgeFaceError(
                 f"not enrolled: these photos match {dup[0]!r}, who is already enrolled (similarity {dup[1]:.3f}, at or above the "
                 f"door's threshold {door.threshold:.3f}): the same person under two names, or a look-alike the unit could confuse. "
                 f"Use --force to enrol anyway, or remove {dup[0]!r} first"
             )
-        n = store.enroll(args.name, embeddings, rec.embedder.fingerprint, [str(p) for p in args.images])
-        total = next(p.templates for p in store.persons() if p.name == args.name.strip())
-    print(f"enrolled {n} photo(s) of {args.name.strip()} ({total} template(s) in {args.store})")
+        n = store.enroll(name, embeddings, rec.embedder.fingerprint, [str(p) for p in args.images])
+        total = next(p.templates for p in store.persons() if p.name == name)
+    print(f"enrolled {n} photo(s) of {name} ({total} template(s) in {args.store})")
     return 0
 
 
-def cmd_persons(args: argparse.Namespace) -> int:
-    from edge.store import Store
+_PERSONS_ARGS = {"list": "", "remove": " NAME", "rename": " OLD NEW", "export": " FILE.npz", "import": " FILE.npz"}
 
-    with Store(args.store) as store:
+
+def cmd_persons(args: argparse.Namespace) -> int:
+    from edge.gallery import load_gallery_file, save_gallery_file
+    from edge.store import Store, check_store_path
+
+    usage = _PERSONS_ARGS[args.action]
+    if len(args.names) != len(usage.split()):
+        raise EdgeFaceError(f"usage: edgeface persons --store PATH {args.action}{usage}")
+    check_store_path(args.store, create=args.action == "import")  # only an import may start a store
+    embedder = _recognizer(args).embedder if args.action in ("export", "import") else None
+    imported = None
+    if embedder is not None and args.action == "import":  # the file is checked before the store is touched
+        imported = load_gallery_file(args.names[0], embedder.fingerprint, embedder.dim)
+    with Store(args.store, create=imported is not None) as store:
         if args.action == "list":
             people = store.persons()
             if args.json:
                 print(json.dumps([p.__dict__ for p in people]))
             for p in [] if args.json else people:
-                print(f"{p.name}\t{p.templates} template(s)\tsince {p.created_at}")
+                bad = f" ({p.unusable} unusable: remove and re-enrol)" if p.unusable else ""
+                print(f"{p.name}\t{p.templates} template(s){bad}\tsince {p.created_at}")
             if not people and not args.json:
                 print("no one is enrolled; add people with: edgeface enroll --store PATH --name NAME PHOTO...")
-        elif args.action in ("export", "import"):
-            if len(args.names) != 1:
-                raise EdgeFaceError(f"usage: edgeface persons --store PATH {args.action} FILE.npz")
-            from edge.gallery import load_gallery_file, save_gallery_file
-
-            fingerprint = _recognizer(args).embedder.fingerprint
-            if args.action == "export":
-                g = store.gallery(fingerprint)
-                save_gallery_file(args.names[0], g)
-                print(f"exported {len(set(g.identities))} person(s), {len(g)} template(s) to {args.names[0]}")
-            else:
-                g = load_gallery_file(args.names[0], fingerprint)
-                n = store.import_gallery(g, f"import:{Path(args.names[0]).name}")
-                print(f"imported {n} template(s) of {len(set(g.identities))} person(s) from {args.names[0]}")
+        elif imported is not None:
+            added, skipped = store.import_gallery(imported, f"import:{Path(args.names[0]).name}")
+            print(f"imported {added} template(s) of {len(set(imported.identities))} person(s) from {args.names[0]}"
+                  + (f"; {skipped} already in {args.store}, skipped" if skipped else ""))
+        elif embedder is not None:
+            g = store.gallery(embedder.fingerprint, embedder.dim)
+            save_gallery_file(args.names[0], g)
+            print(f"exported {len(set(g.identities))} person(s), {len(g)} template(s) to {args.names[0]}")
         elif args.action == "remove":
-            if len(args.names) != 1:
-                raise EdgeFaceError("usage: edgeface persons --store PATH remove NAME")
             store.remove(args.names[0])
             print(f"removed {args.names[0]} and all their templates")
         else:
-            if len(args.names) != 2:
-                raise EdgeFaceError("usage: edgeface persons --store PATH rename OLD NEW")
             store.rename(*args.names)
             print(f"renamed {args.names[0]} to {args.names[1]}")
     return 0
@@ -409,34 +431,55 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from edge.cli_door import store_path
     from edge.daemon import status_path
+    from edge.store import check_store_path
 
-    store = store_path(args)
+    store = check_store_path(store_path(args), create=True)  # its folder must exist
     path = status_path(store)
     try:
-        st = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
-        raise EdgeFaceError(f"no status at {path}: the daemon has not run with store {store} (start it with edgeface run)") from None
-    except (OSError, ValueError) as e:
+        nothing = "" if store.exists() else f"; there is no store at {store} either: check --store or the config's store.path"
+        raise EdgeFaceError(f"no status at {path}: the daemon has not run with store {store} (start it with edgeface run){nothing}") from None
+    except (OSError, UnicodeDecodeError) as e:
         raise EdgeFaceError(f"cannot read {path}: {e}") from e
-    age = time.time() - float(st.get("updated_unix", 0))
-    alive = True
     try:
-        os.kill(int(st["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        alive = False
-    if st.get("state") == "running" and (not alive or age > 30):
-        st["state"] = "not responding" if alive else "dead (did not stop cleanly)"
-    if args.json:
-        print(json.dumps(st))
-        return 0 if st["state"] in ("running", "stopped") else 3
-    lat = st.get("latency_ms", {})
-    print(f"{st['device_id']}: {st['state']} (pid {st['pid']}, updated {age:.0f} s ago, up {st['uptime_s']:.0f} s)")
-    print(f"  camera {st['camera']['source']}: {st['frames']} frames, {st['fps']:.1f} fps now, "
-          f"{st['camera']['dropped_frames']} dropped, {st['camera']['reconnects']} reconnects")
-    print("  latency ms (median / p95): " + ", ".join(f"{k} {v['median']:.1f} / {v['p95']:.1f}" for k, v in lat.items()))
-    print(f"  events {st['events']}; outbox {st['outbox_pending']} waiting; MQTT {'connected' if st['mqtt_connected'] else 'NOT connected'}")
-    print(f"  present now: {', '.join(st['present']) or 'nobody'}; last recognised: {st['last_person'] or '-'}")
-    return 0 if st["state"] in ("running", "stopped") else 3
+        st = json.loads(text)
+        if not isinstance(st, dict):
+            raise TypeError(f"expected a JSON object, found {type(st).__name__}")
+        age = time.time() - float(st.get("updated_unix", 0))
+        alive = True
+        try:
+            os.kill(int(st["pid"]), 0)
+        except OSError:
+            alive = False
+        if st.get("state") == "running" and (not alive or age > 30):
+            st["state"] = "not responding" if alive else "dead (did not stop cleanly)"
+        lines = _status_lines(st, age)
+    except json.JSONDecodeError as e:
+        raise EdgeFaceError(f"{path}: not JSON ({e}); {_NOT_STATUS}") from None
+    except KeyError as e:
+        raise EdgeFaceError(f"{path}: no {e} in it; {_NOT_STATUS}") from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise EdgeFaceError(f"{path}: a value has the wrong type ({e}); {_NOT_STATUS}") from None
+    print(json.dumps(st) if args.json else "\n".join(lines))
+    return 0 if st["state"] in ("running", "stopped") else EXIT_NO
+
+
+_NOT_STATUS = ("expected the status file edgeface run writes (rewritten every second while the daemon runs): "
+               "start the daemon, or delete the file")
+
+
+def _status_lines(st: dict[str, Any], age: float) -> list[str]:
+    """``edgeface status``'s text; KeyError / TypeError / ValueError when ``st`` is not a daemon's status."""
+    cam, lat = st["camera"], st.get("latency_ms", {})
+    return [
+        f"{st['device_id']}: {st['state']} (pid {st['pid']}, updated {age:.0f} s ago, up {float(st['uptime_s']):.0f} s)",
+        f"  camera {cam['source']}: {st['frames']} frames, {float(st['fps']):.1f} fps now, "
+        f"{cam['dropped_frames']} dropped, {cam['reconnects']} reconnects",
+        "  latency ms (median / p95): " + ", ".join(f"{k} {float(v['median']):.1f} / {float(v['p95']):.1f}" for k, v in lat.items()),
+        f"  events {st['events']}; outbox {st['outbox_pending']} waiting; MQTT {'connected' if st['mqtt_connected'] else 'NOT connected'}",
+        f"  present now: {', '.join(map(str, st['present'])) or 'nobody'}; last recognised: {st['last_person'] or '-'}",
+    ]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -464,28 +507,47 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+EXIT_NO = 3
+EXIT_CODES = f"""exit status:
+  0  success (verify: the same person)
+  1  error (one line on stderr: what was expected, what was found, what to do)
+  2  usage error (an unknown option, a missing argument)
+  {EXIT_NO}  the answer is no: verify: different people; status: the daemon is not running cleanly"""
+
+
+def _add_global_options(g: Any, default: Any = None) -> None:
+    """``--models``, ``--threads``, ``--detector``, ``--max-pixels``, ``-v``. On the subcommands their default is
+    ``argparse.SUPPRESS``, so a value given before the command is not overwritten by a missing one after it."""
+    g.add_argument("--models", default=default, help="folder of model folders (default: the bundled models/)")
+    g.add_argument("--threads", type=int, default=default, help="CPU threads for inference (default 2; for run: the config's models.threads)")
+    g.add_argument("--detector", choices=["yunet", "blazeface"], default=default,
+                   help="face detector (default yunet; for run: the config's models.detector). BlazeFace: MediaPipe's "
+                        "short-range model, for faces close to the camera")
+    g.add_argument("--max-pixels", type=int, default=default, metavar="N",
+                   help="refuse images of more pixels, before decoding them (default 40000000; 0: no limit)")
+    g.add_argument("-v", "--verbose", action="store_true", default=False if default is None else default)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edge import __version__, cli_door
 
-    ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.")
+    ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.",
+                                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=f"edgeface {__version__}")
-    ap.add_argument("--models", help="folder of model folders (default: the bundled models/)")
-    ap.add_argument("--threads", type=int, help="CPU threads for inference (default 2; for run: the config's models.threads)")
-    ap.add_argument("--detector", choices=["yunet", "blazeface"],
-                    help="face detector (default yunet; for run: the config's models.detector). BlazeFace: MediaPipe's "
-                         "short-range model, for faces close to the camera")
-    ap.add_argument("-v", "--verbose", action="store_true")
+    _add_global_options(ap.add_argument_group("global options (before or after the command)"))
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("verify", help="do two photos show the same person? (exit 0 same, 2 different)")
+    p = sub.add_parser("verify", help=f"do two photos show the same person? (exit 0 same, {EXIT_NO} different, 1 error)",
+                       epilog=f"exit status: 0 the same person, {EXIT_NO} different people, 1 error, 2 usage error")
     p.add_argument("image1")
     p.add_argument("image2")
     p.add_argument("--threshold", type=float, help="raw cosine threshold (expert; default: calibrated for --far)")
     p.add_argument("--far", type=float, help="false-accept rate the threshold is calibrated for (default: the embedder manifest's, 1e-3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
-    p = sub.add_parser("find", help="who is this? search a gallery folder (one subfolder of photos per person)")
+    p = sub.add_parser("find", help="who is this? search a gallery: a folder (one subfolder of photos per person), a .npz export or a store")
     p.add_argument("image")
-    p.add_argument("--gallery", required=True, help="folder with one subfolder per person")
+    p.add_argument("--gallery", required=True, help="a folder with one subfolder of photos per person, a gallery file (.npz, from "
+                                                    "persons export) or an edgeface store (.db)")
     p.add_argument("--threshold", type=float, help="raw cosine threshold (expert; default: calibrated for --far)")
     p.add_argument("--far", type=float, help="chance that a stranger matches anyone in the gallery (default 1e-3); "
                                              "divided by the gallery's template count for the threshold")
@@ -494,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_find)
     p = sub.add_parser("faces", help="find faces; optionally draw them")
     p.add_argument("image")
-    p.add_argument("--draw", type=Path, help="write the image with boxes and landmarks here (PNG/JPEG)")
+    p.add_argument("--draw", type=_image_out, help="write the image with boxes and landmarks here (.png, .jpg)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_faces)
     p = sub.add_parser("analyze", help="age, gender and emotion of each face")
@@ -507,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="verification on labelled pairs (PAIRS.csv: file_a, file_b, same), or open-set identification")
     p.add_argument("inputs", nargs="+", help="a pairs CSV; with --identification: labels CSVs (file, identity[, role]) or folders of identity subfolders")
     p.add_argument("--root", help="folder the file names are relative to (pairs: required; labels: default the CSV's folder)")
-    p.add_argument("--det", type=Path, help="write the DET curve here (PNG)")
+    p.add_argument("--det", type=_image_out, help="write the DET curve here (.png, .jpg)")
     p.add_argument("--far", type=float, help="verification: the false-accept rate to judge at (default 1e-3); identification: the announce rate "
                                              "per stranger (default: the daemon's, 1e-4)")
     p.add_argument("--threshold", type=float, help="verification: a raw cosine threshold instead of --far")
@@ -529,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conditions", default="clean,night,motion,lowres", help="conditions to calibrate under (default all: clean,night,motion,lowres)")
     p.add_argument("--unsure", action="append", metavar="ID,ID,...", help="identities that may be one person (their cross pairs are left out); repeatable")
     p.add_argument("--out", type=Path, help="write the calibration here (YAML; the device config's models.calibration)")
-    p.add_argument("--det", type=Path, help="write the DET curves per condition here (PNG)")
+    p.add_argument("--det", type=_image_out, help="write the DET curves per condition here (.png, .jpg)")
     p.add_argument("--cache", type=Path, help="embedding cache file (.npz), reused while photos and models are unchanged")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
@@ -578,6 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
     cli_door.register(sub)
+    for p in sub.choices.values():  # the same options after the command too (given there, they win)
+        _add_global_options(p.add_argument_group("global options (before or after the command)"), argparse.SUPPRESS)
     return ap
 
 
@@ -587,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except EdgeFaceError as e:
-        print(f"edgeface: {e}", file=sys.stderr)
+        print(f"edgeface: error: {e}", file=sys.stderr)
         return 1
 
 

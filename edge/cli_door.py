@@ -46,9 +46,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from edge.store import Store
 
     path = store_path(args)
-    if not path.exists():
-        raise EdgeFaceError(f"no store at {path}; check --store / the config's store.path")
-    with Store(path) as st:
+    with Store(path, create=False) as st:
         rows = st.audit(parse_since(args.since) if args.since else None, args.limit)
     if args.json:
         print(json.dumps([r.to_dict() for r in rows]))
@@ -72,9 +70,7 @@ def cmd_door(args: argparse.Namespace) -> int:
     from edge.store import AuditEntry, Store
 
     path = store_path(args)
-    if not path.exists():
-        raise EdgeFaceError(f"no store at {path}; check --store / the config's store.path")
-    with Store(path) as st:
+    with Store(path, create=False) as st:
         if args.action == "status":
             print("enabled" if st.door_enabled() else "disabled")
             return 0

@@ -94,6 +94,16 @@ class StoreConfig(_Strict):
     path: Path
     outbox_max_events: int = Field(10_000, ge=10)
 
+    @field_validator("path")
+    @classmethod
+    def _in_a_folder(cls, v: Path) -> Path:
+        if v.is_dir():
+            raise ValueError(f"{v} is a folder; expected the store's file name in it, e.g. {v / 'edgeface.db'}")
+        if not v.parent.is_dir():  # a mistyped folder would silently start an empty store
+            raise ValueError(f"folder {v.parent} does not exist; check the path for a typo, or create it "
+                             f"(the systemd unit's StateDirectory makes /var/lib/edgeface)")
+        return v
+
 
 class TLSConfig(_Strict):
     ca_file: Path
@@ -127,8 +137,36 @@ class MQTTConfig(_Strict):
     @field_validator("password_file")
     @classmethod
     def _readable(cls, v: Path | None) -> Path | None:
-        if v is not None and not os.access(v, os.R_OK):
-            raise ValueError(f"file {v} does not exist or cannot be read; create it with the broker password (mode 600)")
+        if v is None:
+            return v
+        fix = "expected a file holding the broker password (mode 600)"
+        if v.is_dir():
+            raise ValueError(f"{v} is a folder; {fix}")
+        try:
+            text = v.read_text()
+        except FileNotFoundError:
+            raise ValueError(f"file {v} does not exist; create it with the broker password (mode 600)") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"file {v} cannot be read ({getattr(e, 'strerror', None) or e}); {fix}, readable by the service user") from None
+        if not text.strip():
+            raise ValueError(f"file {v} is empty; {fix}")
+        return v
+
+    @field_validator("topic_prefix", "discovery_prefix")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        """Topics are published under these: a wildcard, an empty level or a NUL would make every
+        publish fail (paho refuses them), so the unit would never be heard."""
+        fix = "expected topic levels joined by '/', such as edgeface or home/door"
+        if not v:
+            raise ValueError(f"is empty; {fix}")
+        bad = sorted({c for c in v if c in "#+\x00"})
+        if bad:
+            raise ValueError(f"contains {', '.join(repr(c) for c in bad)}: MQTT wildcards and NUL cannot be published to; {fix}")
+        if v.startswith("/") or v.endswith("/") or "//" in v:
+            raise ValueError(f"has an empty topic level (a leading, trailing or doubled '/'); {fix}")
+        if v.startswith("$"):
+            raise ValueError(f"starts with '$', which brokers reserve for their own topics ($SYS); {fix}")
         return v
 
     @field_validator("password_env")
@@ -279,7 +317,7 @@ def _format(e: ValidationError, source: str) -> str:
         elif kind == "missing":
             msg = "required key is missing"
         else:
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
         found = err.get("input")
         scalar = isinstance(found, (str, int, float, bool)) or found is None
         value = "" if kind == "missing" or "password" in path or "secret" in path or not scalar else f" (found {found!r})"

@@ -140,8 +140,13 @@ def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int =
     if not (DEMO_DIR / "demo.yaml").is_file():
         raise ConfigError(f"the bundled demo is missing ({DEMO_DIR}); run edgeface demo from a clone of the repository")
     keep = workdir is not None
+    if workdir is not None and Path(workdir).exists() and not Path(workdir).is_dir():
+        raise ConfigError(f"--workdir {workdir}: is a file; expected a folder for the demo's store (made if missing)")
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="edgeface-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--workdir {work}: cannot make the folder ({e.strerror}); expected a writable folder for the demo's store") from e
     store_path = work / "edgeface.db"
     local: LocalBroker | None = None
     printer: _Printer | None = None

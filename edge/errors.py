@@ -43,6 +43,10 @@ class ConversionError(EdgeFaceError):
     """A model conversion or quantisation step failed or fell short of its bar."""
 
 
+class GalleryError(EdgeFaceError):
+    """A gallery (a folder of photos, a .npz gallery file, a store) is not one, or holds unusable templates."""
+
+
 class StoreError(EdgeFaceError):
     """The local embedding store cannot be read or written, or holds another model's embeddings."""
 

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.errors import EdgeFaceError, ImageError, ModelError, NoFaceError
+from edge.errors import GalleryError, ImageError, ModelError, NoFaceError
 from edge.image import IMAGE_SUFFIXES
-from edge.match import Gallery
+from edge.match import Gallery, template_problem
 
 log = logging.getLogger(__name__)
 
@@ -103,25 +103,42 @@ def save_gallery_file(path: str | Path, gallery: Gallery) -> None:
     try:
         _write_npz(p, gallery.fingerprint, rows, int(gallery.embeddings.shape[1]) if len(gallery) else 0)
     except OSError as e:
-        raise EdgeFaceError(f"cannot write {p} ({e.strerror}); expected a writable path ending in .npz") from e
+        raise GalleryError(f"cannot write {p} ({e.strerror}); expected a writable path ending in .npz") from e
 
 
-def load_gallery_file(path: str | Path, fingerprint: str) -> Gallery:
-    """A gallery file (a folder's ``.edgeface-gallery.npz``, e.g. copied from another unit).
-    Refused when it was made by another embedder model than ``fingerprint``."""
+def load_gallery_file(path: str | Path, fingerprint: str, dim: int | None = None) -> Gallery:
+    """A gallery file (a folder's ``.edgeface-gallery.npz``, or an export from another unit).
+    Refused when it was made by another embedder model than ``fingerprint``, or when any of its
+    templates is unusable (:func:`edge.match.template_problem`: NaN, not ``dim`` values, not unit length)."""
     p = Path(path)
+    expected = f"expected a {CACHE_NAME} or an export written by edgeface persons export"
+    if p.is_dir():
+        raise GalleryError(f"{p} is a folder; {expected}")
     try:
+        with open(p, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":  # what np.savez writes; anything else np.load would try to unpickle
+                raise GalleryError(f"{p}: not an edgeface gallery file (not a .npz archive); {expected}")
         meta, emb = _read_npz(p)
     except FileNotFoundError:
-        raise EdgeFaceError(f"{p}: no such gallery file") from None
+        raise GalleryError(f"{p}: no such gallery file") from None
     except (OSError, ValueError, KeyError) as e:
-        raise EdgeFaceError(f"{p}: not an edgeface gallery file ({e}); expected a {CACHE_NAME} written by edgeface") from e
+        raise GalleryError(f"{p}: not an edgeface gallery file ({e}); {expected}") from e
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("identity"), str) for f in files):
+        raise GalleryError(f"{p}: not an edgeface gallery file (its list of identities is missing or malformed); {expected}")
     if meta.get("fingerprint") != fingerprint:
         raise ModelError(
             f"{p} was made by embedder model {str(meta.get('fingerprint'))[:12]}…, this one is {fingerprint[:12]}…; "
             "embeddings of different models cannot be compared. Re-index the gallery's photos with this model."
         )
-    return Gallery(tuple(f["identity"] for f in meta["files"]), emb, fingerprint)
+    if emb.ndim != 2 or emb.shape[0] != len(files):
+        raise GalleryError(f"{p}: {len(files)} identities but embeddings of shape {emb.shape}; the file is damaged, export it again")
+    bad = [(i, f["identity"], why) for i, f in enumerate(files) if (why := template_problem(emb[i], dim))]
+    if bad:
+        i, who, why = bad[0]
+        raise GalleryError(f"{p}: {len(bad)} of its {len(files)} templates are unusable (the first, #{i + 1} of {who!r}: {why}); "
+                           "the file was refused as a whole. Export the gallery again from the unit that made it")
+    return Gallery(tuple(f["identity"] for f in files), emb, fingerprint)
 
 
 def index_folder(folder: str | Path, embed: Embed, fingerprint: str, dim: int, same_person: float,
@@ -129,10 +146,10 @@ def index_folder(folder: str | Path, embed: Embed, fingerprint: str, dim: int, s
     """Build (or refresh) the gallery of ``folder``; ``embed`` gives a photo's face embeddings."""
     root = Path(folder)
     if not root.is_dir():
-        raise EdgeFaceError(f"{root}: expected a gallery folder with one subfolder of photos per person")
+        raise GalleryError(f"{root}: expected a gallery folder with one subfolder of photos per person")
     photos = _photos(root)
     if not photos:
-        raise EdgeFaceError(f"{root}: no photos found; expected subfolders named after people, holding their photos")
+        raise GalleryError(f"{root}: no photos found; expected subfolders named after people, holding their photos")
     cache_path = root / CACHE_NAME
     cached = _read_cache(cache_path, fingerprint)
     rows: list[tuple[str, str, int, int, NDArray[np.float32]]] = []

@@ -3,11 +3,16 @@
 Accepts a path (str or Path), raw bytes of an encoded image, or a numpy array in
 OpenCV's BGR order (also BGRA, grayscale and 16-bit). JPEG EXIF orientation is
 applied when decoding files and bytes (OpenCV's default).
+
+An image of more than ``max_pixels`` (default :data:`MAX_PIXELS`, 40 MP) is refused, for PNG,
+JPEG, WEBP, BMP and TIFF from the size in its header, before it is decoded: a 12000x12000 PNG
+would take 1.3 GB to decode, more than a Pi Zero 2 W has.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import cv2
@@ -21,6 +26,83 @@ from edge.errors import ImageError
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
 ImageInput = str | os.PathLike | bytes | bytearray | memoryview | NDArray
+
+#: The most pixels (width x height) an image may have unless told otherwise (``max_pixels``).
+MAX_PIXELS = 40_000_000
+_HEAD_BYTES = 1 << 18  # where the size is, in all but unusual files (a JPEG's frame header after 256 KB of metadata)
+
+
+def image_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first bytes of an encoded PNG, JPEG, WEBP, BMP or TIFF image,
+    without decoding it; None for another format or when the size is not within ``head``."""
+    try:
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            return struct.unpack_from(">II", head, 16)
+        if head[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(head)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp_size(head)
+        if head[:2] == b"BM":
+            w, h = struct.unpack_from("<hh" if struct.unpack_from("<I", head, 14)[0] == 12 else "<ii", head, 18)
+            return abs(w), abs(h)
+        if head[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(head)
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def _jpeg_size(b: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 <= len(b):
+        if b[i] != 0xFF:
+            return None
+        marker = b[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+        elif marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header came first
+            return None
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame: precision, height, width
+            h, w = struct.unpack_from(">HH", b, i + 5)
+            return w, h
+        else:
+            i += 2 + struct.unpack_from(">H", b, i + 2)[0]
+    return None
+
+
+def _webp_size(b: bytes) -> tuple[int, int] | None:
+    chunk = b[12:16]
+    if chunk == b"VP8 " and b[23:26] == b"\x9d\x01\x2a":
+        w, h = struct.unpack_from("<HH", b, 26)
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L" and b[20] == 0x2F:
+        bits = int.from_bytes(b[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        return int.from_bytes(b[24:27], "little") + 1, int.from_bytes(b[27:30], "little") + 1
+    return None
+
+
+def _tiff_size(b: bytes) -> tuple[int, int] | None:
+    e = "<" if b[:2] == b"II" else ">"
+    ifd = struct.unpack_from(e + "I", b, 4)[0]
+    size: dict[int, int] = {}
+    for k in range(struct.unpack_from(e + "H", b, ifd)[0]):
+        tag, kind = struct.unpack_from(e + "HH", b, ifd + 2 + 12 * k)
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+            size[tag] = struct.unpack_from(e + ("H" if kind == 3 else "I"), b, ifd + 2 + 12 * k + 8)[0]
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
+def _check_pixels(size: tuple[int, int] | None, max_pixels: int | None, what: str) -> None:
+    if size is None or max_pixels is None or size[0] * size[1] <= max_pixels:
+        return
+    w, h = size
+    raise ImageError(f"{what}: {w}x{h} pixels ({w * h / 1e6:.1f} MP) is more than the limit of {max_pixels / 1e6:g} MP; "
+                     "downscale it (a face needs a few megapixels at most), or raise the limit: "
+                     "edgeface --max-pixels N, Recognizer(max_pixels=N) or load_image(..., max_pixels=N)")
 
 
 def _to_bgr8(arr: NDArray, what: str) -> Pixels:
@@ -46,41 +128,55 @@ def _to_bgr8(arr: NDArray, what: str) -> Pixels:
     raise ImageError(f"{what}: expected an image array of shape HxW, HxWx3 or HxWx4, found shape {arr.shape}")
 
 
-def load_image(img: ImageInput) -> Pixels:
+def load_image(img: ImageInput, max_pixels: int | None = MAX_PIXELS) -> Pixels:
     """Return ``img`` as a contiguous uint8 BGR array of shape (H, W, 3).
 
-    Raises :class:`ImageError` naming the input when it cannot be read or decoded.
+    Raises :class:`ImageError` naming the input when it cannot be read or decoded, or when it has
+    more than ``max_pixels`` pixels (None: no limit), checked before decoding where the format allows.
     """
     if isinstance(img, np.ndarray):
         if img.size == 0:
             raise ImageError(f"image array is empty (shape {img.shape}); pass a decoded image")
+        if img.ndim >= 2:
+            _check_pixels((img.shape[1], img.shape[0]), max_pixels, "image array")
         return _to_bgr8(img, "image array")
     if isinstance(img, (bytes, bytearray, memoryview)):
-        data = np.frombuffer(bytes(img), dtype=np.uint8)
-        what = f"{len(data)} bytes of image data"
+        raw = bytes(img)
+        what = f"{len(raw)} bytes of image data"
+        _check_pixels(image_size(raw), max_pixels, what)
     elif isinstance(img, (str, os.PathLike)):
         path = Path(img)
         what = str(path)
         try:
-            data = np.fromfile(path, dtype=np.uint8)
+            with open(path, "rb") as f:
+                head = f.read(_HEAD_BYTES)
+                _check_pixels(image_size(head), max_pixels, what)  # before the rest is read
+                raw = head + f.read()
         except FileNotFoundError:
             raise ImageError(f"{path}: no such file; expected a JPEG, PNG, WEBP or BMP image") from None
+        except IsADirectoryError:
+            raise ImageError(f"{path} is a folder; expected a JPEG, PNG, WEBP or BMP image file") from None
         except OSError as e:
             raise ImageError(f"{path}: cannot read ({e.strerror}); check the path and permissions") from e
+        if len(raw) > len(head):
+            _check_pixels(image_size(raw), max_pixels, what)  # e.g. a TIFF's directory at the end of the file
     else:
         raise ImageError(
             f"expected a file path, encoded image bytes or a numpy BGR array, found {type(img).__name__}"
         )
+    data = np.frombuffer(raw, dtype=np.uint8)
     if data.size == 0:
         raise ImageError(f"{what}: empty; expected an encoded image")
     if data[:3].tobytes() == b"\xff\xd8\xff":  # JPEG: 8-bit, no alpha; one decode applies EXIF orientation
         jpg = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if jpg is None:
             raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
+        _check_pixels((jpg.shape[1], jpg.shape[0]), max_pixels, what)
         return jpg
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     if arr is None:
         raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
+    _check_pixels((arr.shape[1], arr.shape[0]), max_pixels, what)  # a format whose header was not read
     if arr.ndim == 3 and arr.shape[2] in (3, 4):
         # IMREAD_UNCHANGED skips EXIF orientation; decode again the usual way for colour images.
         oriented = cv2.imdecode(data, cv2.IMREAD_COLOR)

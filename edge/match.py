@@ -9,6 +9,26 @@ from numpy.typing import NDArray
 
 from edge.errors import ModelError
 
+#: How far from unit length a template may be (embedders write unit-norm float32 vectors).
+NORM_TOLERANCE = 1e-3
+
+
+def template_problem(v: NDArray, dim: int | None = None) -> str | None:
+    """Why ``v`` cannot be a template (a 1-D unit-length float vector of ``dim`` values, no NaN
+    or infinity), or None when it can."""
+    a = np.asarray(v)
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.floating):
+        return f"expected a 1-D float vector, found {a.dtype} of shape {a.shape}"
+    if dim is not None and a.size != dim:
+        return f"expected {dim} values, found {a.size}"
+    bad = int(np.count_nonzero(~np.isfinite(a)))
+    if bad:
+        return f"{bad} of its {a.size} values are NaN or infinite"
+    norm = float(np.linalg.norm(a.astype(np.float64)))
+    if abs(norm - 1.0) > NORM_TOLERANCE:
+        return f"expected unit length, found length {norm:.4g}"
+    return None
+
 
 @dataclass(frozen=True)
 class Match:

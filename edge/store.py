@@ -10,8 +10,10 @@ models can never be mixed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.errors import StoreError
-from edge.match import Gallery
+from edge.match import Gallery, template_problem
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -49,11 +53,63 @@ CREATE TABLE IF NOT EXISTS person_seen (
 """
 
 
+#: The longest person name the store takes (it is announced over MQTT and shown in Home Assistant).
+MAX_NAME_CHARS = 100
+_JOINERS = frozenset("\u200c\u200d")  # zero-width (non-)joiner: part of some scripts' spelling and of emoji
+
+
+def person_name(name: object) -> str:
+    """``name`` without surrounding whitespace, or :class:`StoreError` when it cannot be a person's
+    name: empty, longer than :data:`MAX_NAME_CHARS`, or holding a character that is not printable
+    (a control character such as a newline, NUL or an ANSI escape, a tab, a line separator, a
+    bidirectional override). Every name that enters the store (enrol, import, rename) passes here."""
+    if not isinstance(name, str):
+        raise StoreError(f"a person's name must be text, found {type(name).__name__}")
+    text = name.strip()
+    if not text:
+        raise StoreError(f"a person's name cannot be empty or only spaces (found {name!r}); give the name to announce, e.g. 'Alice'")
+    if len(text) > MAX_NAME_CHARS:
+        raise StoreError(f"a person's name may have at most {MAX_NAME_CHARS} characters, found {len(text)} ({text[:20]!r}...); "
+                         "use a shorter name")
+    bad = sorted({c for c in text if not (c.isprintable() or c in _JOINERS)})
+    if bad:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
+        raise StoreError(f"a person's name may hold printable characters only (letters, digits, punctuation, symbols, plain "
+                         f"spaces), found {codes} in {text[:40]!r}; remove the control characters")
+    return text
+
+
+def check_store_path(path: str | Path, *, create: bool) -> Path:
+    """``path`` when it can be a store: a file (not a folder) in a folder that exists, and one that
+    exists already unless ``create``. A mistyped folder is refused instead of starting an empty store."""
+    p = Path(path)
+    if p.is_dir():
+        raise StoreError(f"{p} is a folder; expected a store file, e.g. {p / 'edgeface.db'}")
+    if not p.parent.is_dir():
+        raise StoreError(f"{p}: folder {p.parent} does not exist; check the path for a typo, or create the folder first")
+    if not create and not p.exists():
+        raise StoreError(f"no store at {p}; check the path (edgeface enroll or persons import make a store, and so does the daemon)")
+    return p
+
+
 @dataclass(frozen=True)
 class Person:
+    """``unusable``: templates of ``templates`` that cannot be matched (a corrupt or short blob, NaN
+    values, another length): left out of the gallery, see :meth:`Store.gallery`."""
+
     name: str
     templates: int
     created_at: str
+    unusable: int = 0
+
+
+@dataclass(frozen=True)
+class BadTemplate:
+    """A stored template that cannot be used, and why."""
+
+    template_id: int
+    person: str
+    problem: str
 
 
 @dataclass(frozen=True)
@@ -96,12 +152,12 @@ def _now() -> str:
 
 
 class Store:
-    """Open (creating if needed) the store at ``path``. Use as a context manager."""
+    """Open the store at ``path`` (with ``create``, the default, a new one in an existing folder).
+    Use as a context manager."""
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 10.0):
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, create: bool = True, timeout_s: float = 10.0):
+        self.path = check_store_path(path, create=create)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():  # faces and names: readable by the service user only (SQLite gives -wal/-shm the same mode)
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
@@ -158,12 +214,22 @@ class Store:
         srcs = list(sources) if sources is not None else [None] * len(embeddings)
         return self.add_templates([(name, e, s) for e, s in zip(embeddings, srcs, strict=True)], fingerprint)
 
-    def import_gallery(self, gallery: Gallery, source: str) -> int:
-        """Add every template of ``gallery`` (e.g. exported from another unit), in one transaction."""
-        return self.add_templates([(n, e, source) for n, e in zip(gallery.identities, gallery.embeddings, strict=True)], gallery.fingerprint)
+    def import_gallery(self, gallery: Gallery, source: str) -> tuple[int, int]:
+        """Add every template of ``gallery`` (e.g. exported from another unit), in one transaction.
+        A template the store already holds for that person (the same bytes) is skipped, so
+        importing a file twice changes nothing. Returns (added, skipped)."""
+        rows = [(n, e, source) for n, e in zip(gallery.identities, gallery.embeddings, strict=True)]
+        added = self.add_templates(rows, gallery.fingerprint, skip_present=True)
+        return added, len(rows) - added
 
-    def add_templates(self, rows: Sequence[tuple[str, NDArray[np.float32], str | None]], fingerprint: str) -> int:
-        """``(name, embedding, source)`` rows; people are created as needed; all or nothing."""
+    def add_templates(self, rows: Sequence[tuple[str, NDArray[np.float32], str | None]], fingerprint: str, *,
+                      skip_present: bool = False) -> int:
+        """``(name, embedding, source)`` rows; people are created as needed; all or nothing. Every
+        name passes :func:`person_name`, every embedding :func:`edge.match.template_problem` (and has
+        the length of the store's other templates). ``skip_present``: leave out a template the person
+        already has. Returns how many were added."""
+        checked = [(person_name(n), np.asarray(e, np.float32).reshape(-1), s) for n, e, s in rows]
+        added = 0
         with self._tx() as db:
             other = db.execute("SELECT DISTINCT embedder_sha256 FROM templates WHERE embedder_sha256 != ?", (fingerprint,)).fetchone()
             if other:
@@ -171,24 +237,31 @@ class Store:
                     f"{self.path} holds templates of embedder {other[0][:12]}…, not of the model in use ({fingerprint[:12]}…); "
                     "re-enrol everyone with this model (edgeface persons remove, then edgeface enroll)"
                 )
-            for raw_name, e, src in rows:
-                name = raw_name.strip()
-                if not name:
-                    raise StoreError("a person needs a non-empty name")
+            row = db.execute("SELECT dim, COUNT(*) AS n FROM templates GROUP BY dim ORDER BY n DESC LIMIT 1").fetchone()
+            dim = int(row[0]) if row else (checked[0][1].size if checked else None)
+            for i, (name, v, src) in enumerate(checked):
+                problem = template_problem(v, dim)
+                if problem:
+                    raise StoreError(f"template {i + 1} of {len(checked)} ({name!r}) cannot be stored: {problem}; nothing was stored. "
+                                     "Templates are the embedder's unit-length vectors (edgeface enroll, or a gallery export)")
                 db.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?, ?)", (name, _now()))
                 pid = db.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()[0]
-                v = np.asarray(e, np.float32).reshape(-1)
+                blob = v.tobytes()
+                if skip_present and db.execute("SELECT 1 FROM templates WHERE person_id = ? AND embedding = ?", (pid, blob)).fetchone():
+                    continue
                 db.execute(
                     "INSERT INTO templates (person_id, embedder_sha256, dim, embedding, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (pid, fingerprint, v.size, v.tobytes(), src, _now()),
+                    (pid, fingerprint, v.size, blob, src, _now()),
                 )
-        return len(rows)
+                added += 1
+        return added
 
     def persons(self) -> list[Person]:
         rows = self._db.execute(
             "SELECT p.name, COUNT(t.id), p.created_at FROM persons p LEFT JOIN templates t ON t.person_id = p.id GROUP BY p.id ORDER BY p.name"
         ).fetchall()
-        return [Person(n, int(c), ts) for n, c, ts in rows]
+        unusable = Counter(b.person for b in self._templates()[1])
+        return [Person(n, int(c), ts, unusable[n]) for n, c, ts in rows]
 
     def remove(self, name: str) -> None:
         with self._tx() as db:
@@ -197,7 +270,7 @@ class Store:
             db.execute("DELETE FROM meta WHERE key = 'last_person' AND value = ?", (name,))
 
     def rename(self, old: str, new: str) -> None:
-        new = new.strip()
+        new = person_name(new)
         with self._tx() as db:
             if db.execute("SELECT 1 FROM persons WHERE name = ?", (new,)).fetchone():
                 raise StoreError(f"{new!r} already exists; remove or rename it first")
@@ -205,21 +278,53 @@ class Store:
                 raise StoreError(f"no person named {old!r} in {self.path}; see edgeface persons list")
             db.execute("UPDATE meta SET value = ? WHERE key = 'last_person' AND value = ?", (new, old))
 
-    def gallery(self, fingerprint: str) -> Gallery:
-        """All templates as a :class:`Gallery`; refuses a store made with another embedder."""
+    def _templates(self, dim: int | None = None) -> tuple[list[tuple[str, NDArray[np.float32]]], list[BadTemplate]]:
+        """(usable (name, vector) rows, unusable templates). Usable: a blob of exactly
+        ``dim`` float32 values (default: the length most templates have) passing
+        :func:`edge.match.template_problem`."""
         rows = self._db.execute(
-            "SELECT p.name, t.embedder_sha256, t.dim, t.embedding FROM templates t JOIN persons p ON p.id = t.person_id ORDER BY t.id"
+            "SELECT t.id, p.name, t.dim, t.embedding FROM templates t JOIN persons p ON p.id = t.person_id ORDER BY t.id"
         ).fetchall()
-        others = {r[1] for r in rows if r[1] != fingerprint}
+        if dim is None:
+            lengths = Counter(n for _, _, n, blob in rows if isinstance(blob, bytes) and len(blob) == 4 * n)
+            dim = lengths.most_common(1)[0][0] if lengths else None
+        good: list[tuple[str, NDArray[np.float32]]] = []
+        bad: list[BadTemplate] = []
+        for tid, name, n, blob in rows:
+            if not isinstance(blob, bytes) or len(blob) != 4 * n or (dim is not None and n != dim):
+                size = len(blob) if isinstance(blob, bytes) else 0
+                bad.append(BadTemplate(tid, name, f"holds {size} bytes, expected {4 * (dim or n)} ({dim or n} float32 values)"))
+                continue
+            v = np.frombuffer(blob, np.float32)
+            problem = template_problem(v, dim)
+            if problem:
+                bad.append(BadTemplate(tid, name, problem))
+            else:
+                good.append((name, v))
+        return good, bad
+
+    def bad_templates(self, dim: int | None = None) -> list[BadTemplate]:
+        """Stored templates that cannot be matched (see :meth:`gallery`)."""
+        return self._templates(dim)[1]
+
+    def gallery(self, fingerprint: str, dim: int | None = None) -> Gallery:
+        """All usable templates as a :class:`Gallery`; refuses a store made with another embedder.
+        A template that cannot be used (a corrupt or short blob, NaN values, another length than
+        ``dim``, default the length most templates have) is left out with a warning naming the
+        template and the person: it could never match, and everyone else stays recognised."""
+        others = [r[0] for r in self._db.execute("SELECT DISTINCT embedder_sha256 FROM templates WHERE embedder_sha256 != ?", (fingerprint,))]
         if others:
             raise StoreError(
                 f"{self.path} holds templates of another embedder model ({', '.join(o[:12] + '…' for o in others)}); "
                 f"the model in use is {fingerprint[:12]}…. Re-enrol everyone with this model."
             )
-        if not rows:
-            return Gallery((), np.zeros((0, 0), np.float32), fingerprint)
-        emb = np.stack([np.frombuffer(r[3], np.float32, count=r[2]) for r in rows])
-        return Gallery(tuple(r[0] for r in rows), emb, fingerprint)
+        good, bad = self._templates(dim)
+        for b in bad:
+            log.warning("%s: template %d of %r is unusable (%s) and left out; re-enrol them: edgeface persons remove %r, "
+                        "then edgeface enroll", self.path, b.template_id, b.person, b.problem, b.person)
+        if not good:
+            return Gallery((), np.zeros((0, dim or 0), np.float32), fingerprint)
+        return Gallery(tuple(name for name, _ in good), np.stack([v for _, v in good]), fingerprint)
 
     def data_version(self) -> int:
         """Changes when another connection commits (the daemon's cue to reload the gallery)."""

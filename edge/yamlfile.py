@@ -13,6 +13,8 @@ from edge.errors import EdgeFaceError
 def read_yaml(path: Path, error: type[EdgeFaceError], *, what: str, missing: str) -> Any:
     """The parsed YAML at ``path``; ``error`` names the file and says ``missing`` (the fix) when it
     does not exist, or why it cannot be read or parsed."""
+    if path.is_dir():
+        raise error(f"{path} is a folder; expected a {what} (YAML); {missing}")
     try:
         return yaml.safe_load(path.read_text())
     except FileNotFoundError:

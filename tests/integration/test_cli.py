@@ -17,9 +17,22 @@ def test_verify_same_and_different(data):
     same = run("verify", data / OBAMA, data / OBAMA2)
     assert same.returncode == 0 and same.stdout.startswith("same person"), same.stderr
     diff = run("verify", data / OBAMA, data / BIDEN, "--json")
-    assert diff.returncode == 2, diff.stderr
+    assert diff.returncode == 3, diff.stderr  # 'different people' is not an error, nor a usage error (2)
     out = json.loads(diff.stdout)
     assert out["verified"] is False and out["similarity"] < out["threshold"]
+    usage = run("verify", data / OBAMA)
+    assert usage.returncode == 2 and "required: image2" in usage.stderr
+    broken = run("verify", data / OBAMA, data / "missing.jpg")
+    assert broken.returncode == 1 and broken.stderr.splitlines()[-1].startswith("edgeface: error: ") and "no such file" in broken.stderr
+
+
+def test_global_options_work_after_the_command(data):
+    before = run("--threads", "1", "--detector", "blazeface", "faces", data / OBAMA, "--json")
+    after = run("faces", data / OBAMA, "--json", "--threads", "1", "--detector", "blazeface")
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    assert before.stdout == after.stdout
+    yunet = run("faces", data / OBAMA, "--json")
+    assert json.loads(yunet.stdout)[0]["landmarks"] != json.loads(after.stdout)[0]["landmarks"]  # --detector took effect
 
 
 def test_faces_draws_png(tmp_path, data):
@@ -139,3 +152,36 @@ def test_enroll_and_persons(tmp_path, data):
     assert run("persons", "--store", db, "rename", "Barack Obama", "Barack").returncode == 0
     assert run("persons", "--store", db, "remove", "Barack").returncode == 0
     assert "no one is enrolled" in run("persons", "--store", db, "list").stdout
+
+
+def test_find_takes_a_store_an_export_or_a_folder_and_import_is_idempotent(tmp_path, data):
+    import shutil
+
+    db, export, folder = tmp_path / "door.db", tmp_path / "g.npz", tmp_path / "gallery"
+    assert run("enroll", "--store", db, "--name", "Barack Obama", data / OBAMA).returncode == 0
+    assert run("persons", "--store", db, "export", export).returncode == 0
+    (folder / "Barack Obama").mkdir(parents=True)
+    shutil.copy(data / OBAMA, folder / "Barack Obama")
+    for gallery in (db, export, folder):
+        res = run("find", data / OBAMA2, "--gallery", gallery, "--json")
+        assert res.returncode == 0, res.stderr
+        [[best, *_]] = json.loads(res.stdout)
+        assert best["identity"] == "Barack Obama" and best["verified"], gallery
+    other = tmp_path / "other.db"
+    first = run("persons", "--store", other, "import", export)
+    assert "imported 1 template(s) of 1 person(s)" in first.stdout, first.stderr
+    again = run("persons", "--store", other, "import", export)
+    assert "imported 0 template(s)" in again.stdout and f"1 already in {other}, skipped" in again.stdout, again.stderr
+    assert [p["templates"] for p in json.loads(run("persons", "--store", other, "list", "--json").stdout)] == [1]
+
+
+def test_a_bad_import_file_starts_no_store(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a gallery")
+    new = tmp_path / "new.db"
+    for bad, message in ((notes, "not a .npz archive"), (tmp_path, "is a folder"), (tmp_path / "none.npz", "no such gallery file")):
+        res = run("persons", "--store", new, "import", bad)
+        assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
+    res = run("persons", "--store", new, "import")
+    assert res.returncode == 1 and "usage: edgeface persons --store PATH import FILE.npz" in res.stderr
+    assert not new.exists()

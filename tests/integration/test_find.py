@@ -77,7 +77,7 @@ def test_gallery_of_another_embedder_is_refused(recognizer, data):
 def test_empty_or_missing_gallery(recognizer, tmp_path, data):
     with pytest.raises(EdgeFaceError, match="no photos found"):
         recognizer.find(data / "face_recognition__obama.jpg", tmp_path)
-    with pytest.raises(EdgeFaceError, match="expected a gallery folder"):
+    with pytest.raises(EdgeFaceError, match="missing: no such gallery; expected a folder with one subfolder of photos per person"):
         recognizer.find(data / "face_recognition__obama.jpg", tmp_path / "missing")
 
 

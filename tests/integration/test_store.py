@@ -79,7 +79,7 @@ def test_kill_minus_9_mid_write_leaves_a_consistent_store(tmp_path):
         import numpy as np, sys
         from edge.store import Store
         st = Store({str(path)!r})
-        e = np.ones(128, np.float32)
+        e = np.ones(128, np.float32) / np.sqrt(128)
         i = 0
         while True:
             st.outbox_put(f"ev{{i}}", "t", "x" * 200, max_events=100000)

@@ -18,6 +18,7 @@ def _on_this_machine(path, tmp_path):
     """The device's own files (password file, store folder) exist only on the device: point
     them at temporary ones so that every other key and type is validated as written."""
     data = yaml.safe_load(path.read_text())
+    data["store"]["path"] = str(tmp_path / Path(data["store"]["path"]).name)
     if data.get("mqtt", {}).get("password_file"):
         secret = tmp_path / "mqtt-password"
         secret.write_text("s3cret\n")
@@ -166,3 +167,57 @@ def test_cli_check(tmp_path):
     good.write_text(yaml.safe_dump(data))
     res = subprocess.run([sys.executable, "-m", "edge.cli", "check", str(good)], capture_output=True, text=True)
     assert res.returncode == 1 and "camera.sorce: unknown key" in res.stderr
+
+
+@pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])
+@pytest.mark.parametrize("value, message", [
+    ("home/#", "'#'"),
+    ("door+1", "'+'"),
+    ("", "is empty"),
+    ("/edgeface", "empty topic level"),
+    ("edgeface/", "empty topic level"),
+    ("home//door", "empty topic level"),
+    ("edge\x00face", "NUL"),
+    ("$SYS", "reserve"),
+])
+def test_mqtt_topic_prefixes_that_could_never_be_published_to_are_refused(tmp_path, key, value, message):
+    from edge.config import apply_overrides
+
+    with pytest.raises(ConfigError) as e:
+        parse_config(apply_overrides(_base(tmp_path), {f"mqtt.{key}": value}))
+    msg = str(e.value)
+    assert f"mqtt.{key}" in msg and message in msg and "expected topic levels joined by '/'" in msg
+    assert parse_config(apply_overrides(_base(tmp_path), {f"mqtt.{key}": "home/door-1"}))  # levels are fine
+
+
+def test_mqtt_password_file_must_be_a_readable_non_empty_file(tmp_path):
+    from edge.config import apply_overrides
+
+    empty = tmp_path / "empty"
+    empty.write_text(" \n")
+    unreadable = tmp_path / "unreadable"
+    unreadable.write_bytes(b"\xff\xfe\x00")  # not text
+    for path, message in ((tmp_path, "is a folder"), (tmp_path / "none", "does not exist"), (empty, "is empty"),
+                          (unreadable, "cannot be read")):
+        with pytest.raises(ConfigError) as e:
+            parse_config(apply_overrides(_base(tmp_path), {"mqtt.password_file": str(path)}))
+        assert "mqtt.password_file" in str(e.value) and message in str(e.value), path
+
+
+def test_store_path_in_a_missing_folder_is_refused(tmp_path):
+    from edge.config import apply_overrides
+
+    with pytest.raises(ConfigError, match=r"store.path: .*folder .*mistyped does not exist; check the path for a typo"):
+        parse_config(apply_overrides(_base(tmp_path), {"store.path": str(tmp_path / "mistyped" / "s.db")}))
+    with pytest.raises(ConfigError, match="is a folder; expected the store's file name in it"):
+        parse_config(apply_overrides(_base(tmp_path), {"store.path": str(tmp_path)}))
+
+
+def test_a_folder_is_not_a_config_file(tmp_path, capsys):
+    from edge.cli import main
+
+    with pytest.raises(ConfigError, match="is a folder; expected a config file"):
+        load_config(tmp_path)
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"edgeface: error: {tmp_path} is a folder; expected a config file") and "Traceback" not in err

@@ -66,3 +66,68 @@ def test_truncated_jpeg(tmp_path, data):
     p.write_bytes((data / "insightface__1423.jpg").read_bytes()[:200])
     with pytest.raises(ImageError, match="cut.jpg"):
         load_image(p)
+
+
+def _huge_png(path, w, h):
+    """A real w x h grey PNG written row by row (a few hundred KB; decoding it would take w*h*3 bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    comp = zlib.compressobj(6)
+    row = b"\x00" + b"\x80" * w
+    idat = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_huge_image_is_refused_before_it_is_decoded(tmp_path):
+    import resource
+
+    from edge.image import MAX_PIXELS
+
+    png = _huge_png(tmp_path / "huge.png", 12000, 12000)
+    assert png.stat().st_size < 1_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB, the peak so far
+    for img in (png, str(png), png.read_bytes()):
+        with pytest.raises(ImageError) as e:
+            load_image(img)
+        assert "12000x12000 pixels (144.0 MP) is more than the limit of 40 MP" in str(e.value)
+        assert "--max-pixels" in str(e.value) and "Recognizer(max_pixels=N)" in str(e.value)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 100, f"peak memory grew by {grown_mb:.0f} MB: the image was decoded"  # a decode needs 432 MB
+    assert MAX_PIXELS == 40_000_000
+
+
+def test_the_limit_is_configurable(tmp_path, data):
+    from edge.api import Recognizer
+
+    small = data / "insightface__1423.jpg"
+    h, w = load_image(small).shape[:2]
+    with pytest.raises(ImageError, match=f"{w}x{h} pixels"):
+        load_image(small, max_pixels=w * h - 1)
+    assert load_image(small, max_pixels=w * h).shape[:2] == (h, w)
+    assert load_image(np.zeros((3000, 3000, 3), np.uint8), max_pixels=None).shape == (3000, 3000, 3)
+    with pytest.raises(ImageError, match="image array: 3000x2000 pixels"):
+        load_image(np.zeros((2000, 3000, 3), np.uint8), max_pixels=5_000_000)
+    rec = Recognizer(models_dir=tmp_path, max_pixels=1000)  # no models: refused before any model is needed
+    with pytest.raises(ImageError, match="more than the limit of 0.001 MP"):
+        rec.extract_faces(small)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".webp", ".bmp", ".tiff"])
+def test_the_size_is_read_from_the_header(ext):
+    from edge.image import image_size
+
+    img = np.zeros((200, 320, 3), np.uint8)
+    img[50:150, 100:200] = (0, 128, 255)
+    ok, buf = cv2.imencode(ext, img)
+    raw = bytes(buf)
+    assert ok and image_size(raw) == (320, 200)
+    if ext != ".tiff":  # libtiff writes the directory after the pixels
+        assert image_size(raw[:64 if ext != ".jpg" else 700]) == (320, 200)
+        with pytest.raises(ImageError, match="320x200 pixels"):  # refused from the header: the cut file is never decoded
+            load_image(raw[:len(raw) // 2], max_pixels=1000)
