@@ -188,7 +188,7 @@ class Recognizer:
         """The cosine threshold for a decision against ``comparisons`` templates: from the embedder's
         false-accept calibration for rate ``far`` (per decision), or the raw ``threshold`` given.
         ``visit_factor``: how many times one comparison's chances a decision has (a video visit: see
-        :data:`edge.decide.VISIT_FACTOR`)."""
+        :data:`edge.unit.decide.VISIT_FACTOR`)."""
         cal = self.calibration
         if threshold is not None:
             t = float(threshold)

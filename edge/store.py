@@ -116,7 +116,7 @@ class BadTemplate:
 class AuditEntry:
     """One door decision or door command. ``kind``: ``decision`` (a match judged by the door policy)
     or ``command`` (kill switch); ``outcome``: ``opened``/``refused`` (decisions) or
-    ``enabled``/``disabled``/``refused`` (commands); ``reason``: why (edge.doorpolicy.Reason, or
+    ``enabled``/``disabled``/``refused`` (commands); ``reason``: why (edge.unit.doorpolicy.Reason, or
     the command's source / why it was refused); ``evidence``: similarity, thresholds, liveness."""
 
     at: str  # ISO 8601 UTC

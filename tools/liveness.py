@@ -43,7 +43,7 @@ from edge.liveness import LivenessParams, fuse, judge, planar_score
 from edge.manifest import find_manifest
 from edge.mesh import STABLE_POINTS, FaceMesh, eye_openness, inter_ocular
 from edge.tensors import Model
-from edge.tracker import IoUTracker
+from edge.unit.tracker import IoUTracker
 from tools.attacks import read_video
 from tools.progress import progress
 

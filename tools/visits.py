@@ -1,4 +1,4 @@
-"""How a visit's decision compares with one photo pair: the measurement behind ``edge.decide.VISIT_FACTOR``.
+"""How a visit's decision compares with one photo pair: the measurement behind ``edge.unit.decide.VISIT_FACTOR``.
 
     .venv/bin/python -m tools.visits [--visits 500]
 

@@ -37,7 +37,7 @@ def test_edgetpu_runs_the_detector_and_embedder():
 
 @pytest.mark.skipif(not glob.glob("/dev/video*"), reason="no V4L2 camera (/dev/video*) here")
 def test_v4l2_camera_delivers_frames():
-    from edge.camera import open_source
+    from edge.unit.camera import open_source
 
     src = open_source(sorted(glob.glob("/dev/video*"))[0], width=640, height=480, fps=15)
     frame = next(f for f in src.frames(threading.Event()) if f is not None)
@@ -47,7 +47,7 @@ def test_v4l2_camera_delivers_frames():
 
 @pytest.mark.skipif(importlib.util.find_spec("picamera2") is None, reason="picamera2 not installed (not a Raspberry Pi)")
 def test_pi_camera_delivers_bgr_frames():
-    from edge.camera import open_source
+    from edge.unit.camera import open_source
 
     src = open_source("picamera2", width=640, height=480, fps=15)
     frame = next(f for f in src.frames(threading.Event()) if f is not None)

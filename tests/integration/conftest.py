@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edge.demo import LocalBroker, mosquitto_binary
+from edge.apps.broker import LocalBroker, mosquitto_binary
 
 MOSQUITTO = mosquitto_binary()
 

@@ -164,7 +164,7 @@ class HomeAssistant:
     USER = {"name": "Test Owner", "username": "owner", "password": "edgeface-test-password", "language": "en"}
 
     def __init__(self, workdir: Path, mqtt_port: int, *, mqtt_host: str = "127.0.0.1", start_timeout: float = 120.0):
-        from edge.demo import free_port
+        from edge.apps.broker import free_port
 
         self.config_dir = Path(workdir) / "ha-config"
         self.config_dir.mkdir(parents=True, exist_ok=True)

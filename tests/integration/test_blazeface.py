@@ -77,7 +77,7 @@ def test_replicas_round_differently_and_the_host_averages_them(data, blaze_detec
 def test_cli_detector_option(data, capsys):
     import json
 
-    from edge.cli import main
+    from edge.apps.cli import main
 
     assert main(["--detector", "blazeface", "faces", str(data / OBAMA), "--json"]) == 0
     b = json.loads(capsys.readouterr().out)[0]

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.camera import ImageFolderSource, LiveSource, VideoFileSource, open_source, opencv_opener
 from edge.errors import CameraError
+from edge.unit.camera import ImageFolderSource, LiveSource, VideoFileSource, open_source, opencv_opener
 
 REPO = Path(__file__).resolve().parent.parent.parent
 CLIP = REPO / "firmware_configs" / "demo" / "short_hamilton_clip.mp4"
@@ -145,7 +145,7 @@ def test_picamera2_source_through_a_thin_fake(monkeypatch):
 
 def test_picamera2_missing_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", None)
-    from edge.camera import picamera2_opener
+    from edge.unit.camera import picamera2_opener
 
     with pytest.raises(CameraError, match="python3-picamera2"):
         picamera2_opener(640, 480, 15)()

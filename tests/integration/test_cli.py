@@ -10,7 +10,7 @@ OBAMA, OBAMA2, BIDEN = "face_recognition__obama.jpg", "face_recognition__obama2.
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "edge.cli", *map(str, args)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "edge.apps.cli", *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 def test_verify_same_and_different(data):

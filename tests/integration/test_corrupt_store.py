@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.config import load_config
-from edge.daemon import Daemon
 from edge.store import Store
+from edge.unit.config import load_config
+from edge.unit.daemon import Daemon
 
 DEMO = Path(__file__).resolve().parent.parent.parent / "firmware_configs" / "demo"
 LIN, ALEX = "Lin-Manuel Miranda", "Alex Lacamoire"

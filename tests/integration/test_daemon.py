@@ -20,18 +20,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.config import apply_overrides, load_config
-from edge.daemon import Daemon, status_path
-from edge.discovery import person_key
 from edge.errors import StoreError
 from edge.store import Store
+from edge.unit.config import apply_overrides, load_config
+from edge.unit.daemon import Daemon, status_path
+from edge.unit.discovery import person_key
 from tests.integration.conftest import Listener
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DEMO = REPO / "firmware_configs" / "demo"
 CLIP = DEMO / "short_hamilton_clip.mp4"
 LIN, ALEX = "Lin-Manuel Miranda", "Alex Lacamoire"
-EDGEFACE = [sys.executable, "-m", "edge.cli"]
+EDGEFACE = [sys.executable, "-m", "edge.apps.cli"]
 
 
 def make_store(path: Path, templates, people, fingerprint) -> Path:
@@ -187,7 +187,7 @@ def _write_config(tmp_path, store, port, **changes) -> Path:
 def test_kill_9_then_restart_delivers_every_outbox_entry(tmp_path, broker, templates, recognizer):
     """The daemon is killed (SIGKILL) while events wait for a broker that is down; the store stays
     consistent, and the next start delivers the waiting events first, with their event_ids."""
-    from edge.demo import free_port
+    from edge.apps.broker import free_port
 
     store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
     dead_port = free_port()

@@ -11,9 +11,9 @@ from datetime import datetime
 
 import pytest
 
-from edge.commands import sign
-from edge.daemon import Daemon
 from edge.store import Store
+from edge.unit.commands import sign
+from edge.unit.daemon import Daemon
 from tests.integration.conftest import Listener
 from tests.integration.test_daemon import ALEX, LIN, config, make_store
 
@@ -60,7 +60,7 @@ def test_outside_the_allowed_days_the_door_stays_shut_and_the_audit_says_why(tmp
 
 def test_the_kill_switch_in_the_store_keeps_the_door_shut(tmp_path, templates, recognizer):
     store = make_store(tmp_path / "s.db", templates, [LIN], recognizer.embedder.fingerprint)
-    from edge.cli import main
+    from edge.apps.cli import main
 
     assert main(["door", "disable", "--store", str(store)]) == 0
     pulses, _, audit = _run(config(tmp_path, store, **{"door.enabled": True, "door.allowed": [LIN]}))
@@ -125,7 +125,7 @@ def test_without_a_secret_no_command_topic_is_subscribed(tmp_path, broker, templ
 def test_audit_cli_lists_the_decisions(tmp_path, templates, recognizer, capsys):
     store = make_store(tmp_path / "s.db", templates, [LIN, ALEX], recognizer.embedder.fingerprint)
     _run(config(tmp_path, store, **{"door.enabled": True, "door.allowed": [LIN]}))
-    from edge.cli import main
+    from edge.apps.cli import main
 
     capsys.readouterr()
     assert main(["audit", "--store", str(store), "--json"]) == 0
@@ -140,7 +140,7 @@ def test_audit_cli_lists_the_decisions(tmp_path, templates, recognizer, capsys):
 
 @pytest.mark.parametrize("action", ["status"])
 def test_door_status_cli(tmp_path, action, capsys):
-    from edge.cli import main
+    from edge.apps.cli import main
 
     with Store(tmp_path / "s.db"):
         pass
@@ -215,7 +215,7 @@ def test_a_synthetic_attack_with_an_enrolled_face_is_a_spoof_and_never_opens(tmp
 
 
 def test_liveness_cli_judges_each_track(attack_clips, capsys):
-    from edge.cli import main
+    from edge.apps.cli import main
 
     assert main(["liveness", str(attack_clips["print"]), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -227,8 +227,8 @@ def test_liveness_cli_judges_each_track(attack_clips, capsys):
 def test_the_cli_sends_a_signed_command_the_running_unit_follows(tmp_path, broker, templates, recognizer, monkeypatch):
     import yaml
 
-    from edge.cli import main
-    from edge.config import apply_overrides
+    from edge.apps.cli import main
+    from edge.unit.config import apply_overrides
     from tests.integration.test_daemon import CLIP, DEMO
 
     monkeypatch.setenv("EDGEFACE_T_DOOR_SECRET", SECRET)
@@ -240,7 +240,7 @@ def test_the_cli_sends_a_signed_command_the_running_unit_follows(tmp_path, broke
     cfg_file.write_text(yaml.safe_dump(data))
     from gpiozero.pins.mock import MockFactory
 
-    from edge.config import load_config
+    from edge.unit.config import load_config
 
     daemon = Daemon(load_config(cfg_file), door_pin_factory=MockFactory(), drain_s=0)
     thread = threading.Thread(target=daemon.run)

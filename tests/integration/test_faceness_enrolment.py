@@ -57,7 +57,7 @@ def test_a_good_photo_is_enrolled(recognizer, data):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "edge.cli", *map(str, args)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "edge.apps.cli", *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 def test_the_same_face_under_a_second_name_is_refused_unless_forced(tmp_path, data):

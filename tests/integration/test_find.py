@@ -82,7 +82,7 @@ def test_empty_or_missing_gallery(recognizer, tmp_path, data):
 
 
 def test_cli_find(gallery_dir, data):
-    res = subprocess.run([sys.executable, "-m", "edge.cli", "find", str(data / "face_recognition__obama2.jpg"), "--gallery", str(gallery_dir), "--json"],
+    res = subprocess.run([sys.executable, "-m", "edge.apps.cli", "find", str(data / "face_recognition__obama2.jpg"), "--gallery", str(gallery_dir), "--json"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)

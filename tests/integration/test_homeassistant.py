@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 import edge
-from edge.config import apply_overrides
-from edge.demo import LocalBroker, mosquitto_binary
-from edge.discovery import person_key
+from edge.apps.broker import LocalBroker, mosquitto_binary
 from edge.store import Store
+from edge.unit.config import apply_overrides
+from edge.unit.discovery import person_key
 from tests.integration.conftest import Listener
 from tests.integration.homeassistant import HomeAssistant, unavailable_reason
 
@@ -203,7 +203,7 @@ class Unit:
     def start(self, **changes: Any) -> subprocess.Popen[bytes]:
         """``edgeface run`` in its own process (so it can be killed), on the clip in real time by default."""
         log = open(self.dir / "daemon.log", "ab")  # noqa: SIM115 (the process owns it)
-        proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(self.config(**changes))], cwd=REPO,
+        proc = subprocess.Popen([sys.executable, "-m", "edge.apps.cli", "run", "--config", str(self.config(**changes))], cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=log)
         log.close()
         return proc

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import load_config
-from edge.daemon import Daemon, status_path
 from edge.labelled import read_labels
 from edge.store import Store
+from edge.unit.config import load_config
+from edge.unit.daemon import Daemon, status_path
 
 REPO = Path(__file__).resolve().parent.parent.parent
 PHOTOS = REPO / "tools" / "data" / "images"

@@ -4,9 +4,9 @@ QoS 1 events from the durable outbox, a broker outage and a publisher restart.""
 import json
 import time
 
-from edge.config import MQTTConfig
-from edge.mqtt import Publisher
 from edge.store import Store
+from edge.unit.config import MQTTConfig
+from edge.unit.mqtt import Publisher
 from tests.integration.conftest import Listener
 
 
@@ -120,8 +120,8 @@ def test_tls_with_ca_file_and_password_file(tmp_path):
 
     import pytest
 
-    from edge.config import TLSConfig
-    from edge.demo import LocalBroker, mosquitto_binary
+    from edge.apps.broker import LocalBroker, mosquitto_binary
+    from edge.unit.config import TLSConfig
 
     if mosquitto_binary() is None or shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None:
         pytest.skip("needs mosquitto, mosquitto_passwd and openssl")
@@ -221,7 +221,7 @@ def test_a_burst_of_home_assistant_births_is_answered_once_or_twice(broker, tmp_
 def test_person_entities_follow_enrolment_and_removal_across_restarts(broker, tmp_path):
     """Entities appear when a person is enrolled (not at a first match) and go when they are
     removed, also when the removal happened while the unit was stopped."""
-    from edge.discovery import person_key
+    from edge.unit.discovery import person_key
 
     listen = Listener(broker.port, "#")
     alice, bob = person_key("Alice"), person_key("Bob")
@@ -259,7 +259,7 @@ def test_person_entities_follow_enrolment_and_removal_across_restarts(broker, tm
 
 
 def test_device_discovery_is_one_retained_config(broker, tmp_path):
-    from edge.config import HomeAssistantConfig
+    from edge.unit.config import HomeAssistantConfig
 
     listen = Listener(broker.port, "homeassistant/#")
     with Store(tmp_path / "s.db") as st:
@@ -286,7 +286,7 @@ def test_the_shipped_mosquitto_acl_lets_unit_and_home_assistant_do_their_part_on
 
     import pytest
 
-    from edge.demo import LocalBroker, mosquitto_binary
+    from edge.apps.broker import LocalBroker, mosquitto_binary
 
     if mosquitto_binary() is None or shutil.which("mosquitto_passwd") is None:
         pytest.skip("needs mosquitto and mosquitto_passwd")

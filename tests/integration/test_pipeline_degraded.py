@@ -7,12 +7,12 @@ import threading
 import numpy as np
 import pytest
 
-from edge.camera import VideoFileSource
-from edge.decide import Thresholds
 from edge.domain import Frame
 from edge.match import Gallery
-from edge.pipeline import Pipeline
 from edge.quality import QualityGates
+from edge.unit.camera import VideoFileSource
+from edge.unit.decide import Thresholds
+from edge.unit.pipeline import Pipeline
 from tests.integration.test_daemon import DEMO, LIN
 from tools.calibration import AUGMENT
 

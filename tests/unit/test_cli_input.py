@@ -1,12 +1,12 @@
 """The `edgeface` command refuses bad input before doing any work: one line `edgeface: error: ...`,
-the documented exit code, nothing lost. In-process and without models (edge.cli.main)."""
+the documented exit code, nothing lost. In-process and without models (edge.apps.cli.main)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from edge.cli import EXIT_NO, build_parser, main
+from edge.apps.cli import EXIT_NO, build_parser, main
 
 
 def test_global_options_before_or_after_the_command():
@@ -97,7 +97,7 @@ def test_find_names_the_gallery_types_it_takes(tmp_path, gallery, message):
     ("\xff\xfe", "cannot read"),
 ])
 def test_a_malformed_status_file_is_reported_not_a_traceback(tmp_path, capsys, content, message):
-    from edge.daemon import status_path
+    from edge.unit.daemon import status_path
 
     store = tmp_path / "s.db"
     store.touch()

@@ -35,3 +35,11 @@ def test_import_loads_no_model_and_no_runtime():
     code = "import sys, edge, edge.api; assert edge.api._default is None; assert 'ai_edge_litert' not in sys.modules; print('ok')"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_imports_flow_from_the_apps_to_the_unit_to_the_library():
+    """import-linter's contracts in pyproject.toml: the library never imports the door unit or
+    the apps, the unit never imports the apps, and edge never imports tools/."""
+    proc = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "2 kept, 0 broken" in proc.stdout

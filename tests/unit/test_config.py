@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.config import load_config, parse_config
 from edge.errors import ConfigError
+from edge.unit.config import load_config, parse_config
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent.parent / "firmware_configs").rglob("*.yaml"))
 
@@ -89,7 +89,7 @@ def test_wrong_types_and_values_name_path_and_value(tmp_path):
     ("models.calibration", "/no/such/calibration.yaml", "write one with edgeface calibrate --out"),
 ])
 def test_rates_and_raw_thresholds_are_validated(tmp_path, key, value, message):
-    from edge.config import apply_overrides
+    from edge.unit.config import apply_overrides
 
     data = apply_overrides(_base(tmp_path), {key: value})
     with pytest.raises(ConfigError) as e:
@@ -98,7 +98,7 @@ def test_rates_and_raw_thresholds_are_validated(tmp_path, key, value, message):
 
 
 def test_a_track_must_be_able_to_become_unknown(tmp_path):
-    from edge.config import apply_overrides
+    from edge.unit.config import apply_overrides
 
     data = apply_overrides(_base(tmp_path), {"recognition.decision.max_frames": 10, "recognition.decision.unknown_after_frames": 15})
     with pytest.raises(ConfigError, match=r"unknown_after_frames \(15\) cannot exceed max_frames \(10\)"):
@@ -106,7 +106,7 @@ def test_a_track_must_be_able_to_become_unknown(tmp_path):
 
 
 def test_the_door_is_never_looser_than_announcing(tmp_path):
-    from edge.config import apply_overrides
+    from edge.unit.config import apply_overrides
 
     cfg = parse_config(_base(tmp_path))
     assert cfg.recognition.announce_far == 1e-4 and cfg.door.far == 1e-5  # the defaults
@@ -160,12 +160,12 @@ def test_cli_check(tmp_path):
     data = _base(tmp_path)
     data["mqtt"]["password"] = "hunter2"
     good.write_text(yaml.safe_dump(data))
-    res = subprocess.run([sys.executable, "-m", "edge.cli", "check", str(good), "--json"], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "edge.apps.cli", "check", str(good), "--json"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["mqtt"]["password"] == "**********" and "hunter2" not in res.stdout
     data["camera"]["sorce"] = "x"
     good.write_text(yaml.safe_dump(data))
-    res = subprocess.run([sys.executable, "-m", "edge.cli", "check", str(good)], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "edge.apps.cli", "check", str(good)], capture_output=True, text=True)
     assert res.returncode == 1 and "camera.sorce: unknown key" in res.stderr
 
 
@@ -181,7 +181,7 @@ def test_cli_check(tmp_path):
     ("$SYS", "reserve"),
 ])
 def test_mqtt_topic_prefixes_that_could_never_be_published_to_are_refused(tmp_path, key, value, message):
-    from edge.config import apply_overrides
+    from edge.unit.config import apply_overrides
 
     with pytest.raises(ConfigError) as e:
         parse_config(apply_overrides(_base(tmp_path), {f"mqtt.{key}": value}))
@@ -191,7 +191,7 @@ def test_mqtt_topic_prefixes_that_could_never_be_published_to_are_refused(tmp_pa
 
 
 def test_mqtt_password_file_must_be_a_readable_non_empty_file(tmp_path):
-    from edge.config import apply_overrides
+    from edge.unit.config import apply_overrides
 
     empty = tmp_path / "empty"
     empty.write_text(" \n")
@@ -205,7 +205,7 @@ def test_mqtt_password_file_must_be_a_readable_non_empty_file(tmp_path):
 
 
 def test_store_path_in_a_missing_folder_is_refused(tmp_path):
-    from edge.config import apply_overrides
+    from edge.unit.config import apply_overrides
 
     with pytest.raises(ConfigError, match=r"store.path: .*folder .*mistyped does not exist; check the path for a typo"):
         parse_config(apply_overrides(_base(tmp_path), {"store.path": str(tmp_path / "mistyped" / "s.db")}))
@@ -214,7 +214,7 @@ def test_store_path_in_a_missing_folder_is_refused(tmp_path):
 
 
 def test_a_folder_is_not_a_config_file(tmp_path, capsys):
-    from edge.cli import main
+    from edge.apps.cli import main
 
     with pytest.raises(ConfigError, match="is a folder; expected a config file"):
         load_config(tmp_path)

@@ -1,9 +1,9 @@
-"""Home Assistant discovery payloads (edge.discovery): which components a unit announces, in
+"""Home Assistant discovery payloads (edge.unit.discovery): which components a unit announces, in
 both discovery forms, and how a removed person's components are taken away."""
 
 import json
 
-from edge.discovery import DeviceInfo, Features, Topics, components, messages, person_components, person_key
+from edge.unit.discovery import DeviceInfo, Features, Topics, components, messages, person_components, person_key
 
 T = Topics("edgeface/door")
 DEV = DeviceInfo("door", "1.0", hw_version="Raspberry Pi 5 Model B Rev 1.0", suggested_area="Front door",
@@ -92,7 +92,7 @@ def test_device_form_is_one_config_with_every_component_and_removes_by_platform_
 
 
 def test_optional_components_a_unit_lacks_now_are_listed_for_removal():
-    from edge.discovery import absent
+    from edge.unit.discovery import absent
 
     gone = {(c.platform, c.object_id) for c in absent(T, DEV, Features(door=True))}
     assert gone == {("switch", "door"), ("device_automation", "spoof"), ("image", "last_face")}

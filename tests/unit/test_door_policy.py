@@ -5,10 +5,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge.commands import CommandVerifier, sign
-from edge.config import ConfigError, parse_config
-from edge.doorpolicy import DoorPolicy, Rule, parse_hours
 from edge.store import AuditEntry, Store
+from edge.unit.commands import CommandVerifier, sign
+from edge.unit.config import ConfigError, parse_config
+from edge.unit.doorpolicy import DoorPolicy, Rule, parse_hours
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Monday 2026-11-30, 08:00 in Berlin (07:00 UTC)
@@ -143,8 +143,8 @@ def test_audit_entries_go_in_with_their_event_and_are_pruned(tmp_path):
 
 
 def test_camera_credentials_are_masked_wherever_a_url_appears(tmp_path, capsys):
-    from edge.camera import mask_url
-    from edge.cli import main
+    from edge.apps.cli import main
+    from edge.unit.camera import mask_url
 
     assert mask_url("rtsp://admin:hunter2@10.0.0.5:554/stream1") == "rtsp://admin:***@10.0.0.5:554/stream1"
     assert mask_url("cannot open http://u:p%40ss@cam/x.mjpg (timeout)") == "cannot open http://u:***@cam/x.mjpg (timeout)"

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from edge.decide import Decider, DecisionPolicy, Thresholds
 from edge.domain import BBox, Detection
 from edge.match import Gallery
 from edge.quality import QualityGates, assess, yaw_ratio
-from edge.tracker import IoUTracker
+from edge.unit.decide import Decider, DecisionPolicy, Thresholds
+from edge.unit.tracker import IoUTracker
 
 A = BBox(100, 100, 160, 170)
 B = BBox(400, 100, 460, 170)

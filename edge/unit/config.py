@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from edge.doorpolicy import DAYS, Day, DoorPolicy, Rule, parse_hours
 from edge.errors import ConfigError
+from edge.unit.doorpolicy import DAYS, Day, DoorPolicy, Rule, parse_hours
 from edge.yamlfile import read_yaml
 
 
@@ -270,7 +270,7 @@ class LivenessConfig(_Strict):
 
 
 class HomeAssistantConfig(_Strict):
-    """Home Assistant's MQTT discovery (edge.discovery); the prefix is ``mqtt.discovery_prefix``."""
+    """Home Assistant's MQTT discovery (edge.unit.discovery); the prefix is ``mqtt.discovery_prefix``."""
 
     discovery: Literal["components", "device", "off"] = Field(
         "components", description="components: one config per entity (every HA); device: one config with cmps (HA 2024.12+)")

@@ -26,11 +26,13 @@ import cv2
 import numpy as np
 
 from edge.api import Recognizer
+from edge.errors import ConfigError
 from edge.image import load_image
 from edge.match import Gallery
+from edge.resources import checkout
 from edge.runtime import runtime_name
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+DATA = checkout() / "tests" / "data"  # the bundled photos (a checkout's; a wheel has none)
 PHOTOS = ["face_recognition__obama.jpg", "face_recognition__obama2.jpg", "face_recognition__biden.jpg", "insightface__1423.jpg", "insightface__7242.jpg", "insightface__t1.jpg"]
 
 
@@ -132,6 +134,10 @@ def bench_face_recognition(photos: list[Path]) -> dict[str, Any] | None:
 
 def run(repeats: int = 50, photos: list[Path] | None = None) -> dict[str, Any]:
     files = photos or [DATA / p for p in PHOTOS]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise ConfigError(f"benchmark photos not found: {', '.join(map(str, missing[:3]))}; run the benchmark from a checkout of "
+                          "edgeface (its tests/data), or give photos of your own")
     res: dict[str, Any] = {
         "machine": {"arch": platform.machine(), "python": platform.python_version(), "runtime": runtime_name()},
         "photos": [p.name for p in files],
@@ -155,9 +161,9 @@ def _daemon_once(store: Path, port: int, threads: int, workdir: Path, *, realtim
 
     import yaml
 
-    from edge.config import apply_overrides
-    from edge.daemon import status_path
-    from edge.demo import DEMO_DIR
+    from edge.apps.demo import DEMO_DIR
+    from edge.unit.config import apply_overrides
+    from edge.unit.daemon import status_path
 
     cfg = workdir / f"bench-{threads}.yaml"
     data = apply_overrides(yaml.safe_load((DEMO_DIR / "demo.yaml").read_text()),
@@ -165,7 +171,7 @@ def _daemon_once(store: Path, port: int, threads: int, workdir: Path, *, realtim
     cfg.write_text(yaml.safe_dump(data))
     status = status_path(store)
     status.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "edge.cli", "run", "--config", str(cfg), "--source", str(DEMO_DIR / "short_hamilton_clip.mp4"),
+    cmd = [sys.executable, "-m", "edge.apps.cli", "run", "--config", str(cfg), "--source", str(DEMO_DIR / "short_hamilton_clip.mp4"),
            "--store", str(store), "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port)]
     errors = workdir / "stderr.txt"
     t0 = time.monotonic()
@@ -199,7 +205,8 @@ def run_daemon_bench(runs: int = 3) -> dict[str, Any]:
     import shutil
     import tempfile
 
-    from edge.demo import LocalBroker, enroll_demo_gallery, free_port, mosquitto_binary
+    from edge.apps.broker import LocalBroker, free_port, mosquitto_binary
+    from edge.apps.demo import enroll_demo_gallery
 
     work = Path(tempfile.mkdtemp(prefix="edgeface-bench-"))
     broker = LocalBroker(work).start() if mosquitto_binary() else None

@@ -7,10 +7,10 @@ reloads the gallery when the store changed (enrolment, removal, rename: no resta
 writes the status file that ``edgeface status`` reads, and pings the systemd watchdog.
 
 The door: every decision about a person (match, a later door decision, spoof) is judged by the
-door policy (edge.doorpolicy) and written to the audit log in the store, in the same transaction
+door policy (edge.unit.doorpolicy) and written to the audit log in the store, in the same transaction
 as its event; the relay pulses only after that. The kill switch lives in the store (it survives
 restarts; ``edgeface door disable`` writes it there) and, with a command secret, follows signed
-commands on ``door/set`` (edge.commands), applied here in the loop, never in paho's thread.
+commands on ``door/set`` (edge.unit.commands), applied here in the loop, never in paho's thread.
 """
 
 from __future__ import annotations
@@ -35,20 +35,20 @@ import numpy as np
 from edge import __version__
 from edge.api import Recognizer
 from edge.calibration import OperatingPoint, load_calibration
-from edge.camera import FrameSource, LiveSource, open_source
-from edge.commands import CommandVerifier
-from edge.config import DeviceConfig
-from edge.decide import VISIT_FACTOR, DecisionPolicy, Thresholds
 from edge.domain import Detection, Pixels
-from edge.door import DoorRelay
-from edge.doorpolicy import DoorPolicy
 from edge.errors import StoreError
 from edge.liveness import LivenessJudge
 from edge.match import Gallery
-from edge.mqtt import Publisher, event_payload
-from edge.pipeline import Decided, FrameResult, Pipeline
 from edge.quality import QualityGates
 from edge.store import AuditEntry, Store
+from edge.unit.camera import FrameSource, LiveSource, open_source
+from edge.unit.commands import CommandVerifier
+from edge.unit.config import DeviceConfig
+from edge.unit.decide import VISIT_FACTOR, DecisionPolicy, Thresholds
+from edge.unit.door import DoorRelay
+from edge.unit.doorpolicy import DoorPolicy
+from edge.unit.mqtt import Publisher, event_payload
+from edge.unit.pipeline import Decided, FrameResult, Pipeline
 
 log = logging.getLogger(__name__)
 

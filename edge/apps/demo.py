@@ -9,75 +9,19 @@ broker delivers it. Without a broker the events stay in the outbox and are print
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from edge.config import load_config
+from edge.apps.broker import LocalBroker, free_port, mosquitto_binary
 from edge.errors import ConfigError
 from edge.resources import bundled
+from edge.unit.config import load_config
 
 DEMO_DIR = bundled("firmware_configs") / "demo"
-
-
-def mosquitto_binary() -> str | None:
-    return shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LocalBroker:
-    """A throw-away mosquitto on 127.0.0.1 (anonymous, no persistence), for the demo and tests."""
-
-    def __init__(self, workdir: Path, port: int | None = None, binary: str | None = None, extra_conf: str = "", persistent: bool = False):
-        """``extra_conf``: more mosquitto.conf lines for the listener (TLS files, password_file,
-        ``allow_anonymous false``). ``persistent``: keep sessions and queued QoS 1 messages across
-        a restart of the broker (in ``workdir``)."""
-        found = binary or mosquitto_binary()
-        if found is None:
-            raise ConfigError("mosquitto is not installed (sudo apt-get install mosquitto)")
-        self.binary: str = found
-        self.port = port or free_port()
-        self.conf = workdir / "mosquitto.conf"
-        # Started as root, mosquitto would switch to user 'mosquitto' and lose access to our files.
-        user = "user root\n" if os.geteuid() == 0 else ""
-        anonymous = "" if "allow_anonymous" in extra_conf else "allow_anonymous true\n"
-        store = f"persistence true\npersistence_location {workdir}/\n" if persistent else "persistence false\n"
-        self.conf.write_text(f"{user}{store}listener {self.port} 127.0.0.1\n{anonymous}{extra_conf}")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 10.0) -> LocalBroker:
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.time() + timeout_s
-        while time.time() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        self.stop()
-        raise ConfigError(f"mosquitto did not start on 127.0.0.1:{self.port}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.proc = None
 
 
 class _Printer:
@@ -134,8 +78,8 @@ def enroll_demo_gallery(store_path: Path, rec: Any) -> list[tuple[str, int]]:
 def run_demo(workdir: Path | None = None, *, broker: bool = True, threads: int = 2) -> dict[str, Any]:
     """Run the demo; returns a summary (also printed)."""
     from edge.api import Recognizer
-    from edge.daemon import Daemon
     from edge.store import Store
+    from edge.unit.daemon import Daemon
 
     if not (DEMO_DIR / "demo.yaml").is_file():
         raise ConfigError(f"the bundled demo is missing ({DEMO_DIR}); run edgeface demo from a clone of the repository")

@@ -1,4 +1,4 @@
-"""Optional door output: a relay pulse when the door policy (edge.doorpolicy) opened the door.
+"""Optional door output: a relay pulse when the door policy (edge.unit.doorpolicy) opened the door.
 
 gpiozero is imported only when the door output is enabled (on a Pi: ``sudo apt install
 python3-gpiozero`` or ``pip install gpiozero lgpio``). Tests pass gpiozero's ``MockFactory``.

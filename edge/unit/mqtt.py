@@ -4,7 +4,7 @@ delivered from the store's durable outbox.
 Topics (``<prefix>/<device_id>/...``): ``availability`` (``online``/``offline``, retained, the
 last will), ``event`` (one JSON per decision, QoS 1, not retained), ``state`` (retained JSON),
 and with a door: ``door/state`` (``enabled``/``disabled``, retained), ``door/set`` (signed
-commands, edge.commands; subscribed only when the unit has a command secret) and, when
+commands, edge.unit.commands; subscribed only when the unit has a command secret) and, when
 configured, ``door/ha_set`` (Home Assistant's switch: ``OFF`` disables the door unsigned).
 An event is written to the outbox first and removed only when the broker acknowledges it
 (PUBACK); while the broker is down events wait on disk and go out in order after reconnecting,
@@ -34,12 +34,12 @@ import cv2
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge import discovery
-from edge.config import HomeAssistantConfig, MQTTConfig
-from edge.discovery import Component, DeviceInfo, Features, Topics
 from edge.errors import StoreError
-from edge.pipeline import Decided
 from edge.store import AuditEntry, Store
+from edge.unit import discovery
+from edge.unit.config import HomeAssistantConfig, MQTTConfig
+from edge.unit.discovery import Component, DeviceInfo, Features, Topics
+from edge.unit.pipeline import Decided
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Publisher:
         """``door``: the unit drives a door (its state topic and entities); ``on_command(kind,
         payload)`` receives messages on ``door/set`` (kind ``signed``) and, with ``ha_switch``,
         ``door/ha_set`` (kind ``ha``); without it no command topic is subscribed. ``ha``: Home
-        Assistant discovery (edge.discovery); ``people``: who is enrolled now (their entities)."""
+        Assistant discovery (edge.unit.discovery); ``people``: who is enrolled now (their entities)."""
         self.cfg = cfg
         self.ha = ha or HomeAssistantConfig()
         self.door = door

@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.decide import Decider, Decision, DecisionPolicy, Thresholds
 from edge.detect import Detector
 from edge.domain import Detection, Frame, Pixels
 from edge.embed import Embedder
 from edge.liveness import LivenessJudge, LivenessResult
 from edge.match import Gallery, Match
 from edge.quality import Quality, QualityGates, assess
-from edge.tracker import IoUTracker
+from edge.unit.decide import Decider, Decision, DecisionPolicy, Thresholds
+from edge.unit.tracker import IoUTracker
 
 #: ``(frame image, detection) -> attributes`` for event payloads (age, gender, emotion).
 AttributeFn = Callable[[Pixels, Detection], dict[str, Any]]

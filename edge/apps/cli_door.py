@@ -16,7 +16,7 @@ from edge.errors import ConfigError, EdgeFaceError
 
 def store_path(args: argparse.Namespace) -> Path:
     """The store of ``--store``, or of ``--config``'s device (see :func:`add_store_options`)."""
-    from edge.config import load_config
+    from edge.unit.config import load_config
 
     return Path(args.store) if args.store else load_config(args.config).store.path
 
@@ -85,9 +85,9 @@ def _door_over_mqtt(args: argparse.Namespace) -> int:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from edge.commands import sign
-    from edge.config import load_config
-    from edge.mqtt import configure_client
+    from edge.unit.commands import sign
+    from edge.unit.config import load_config
+    from edge.unit.mqtt import configure_client
 
     if not args.config:
         raise EdgeFaceError("--mqtt needs --config (the broker, the device id and the command secret come from it)")
@@ -122,9 +122,9 @@ def cmd_liveness(args: argparse.Namespace) -> int:
     """Judge every face track of a video, image folder or camera: live or spoof, with each cue."""
     import threading
 
-    from edge.camera import open_source
-    from edge.cli import _recognizer
-    from edge.tracker import IoUTracker
+    from edge.apps.cli import _recognizer
+    from edge.unit.camera import open_source
+    from edge.unit.tracker import IoUTracker
 
     rec = _recognizer(args)
     judge = rec.liveness_judge(frames=args.frames)

@@ -209,7 +209,7 @@ def _evaluate_identification(args: argparse.Namespace) -> int:
     emb = _labelled(args, rec, conditions)
     names = {p.identity for p in emb.photos if p.identity}
     sizes = sorted({len(names) if v.strip() == "all" else int(v) for v in args.sizes.split(",")})
-    from edge.config import DoorConfig, RecognitionConfig
+    from edge.unit.config import DoorConfig, RecognitionConfig
 
     purposes = [("announce", args.far or RecognitionConfig().announce_far), ("door", args.door_far or DoorConfig().far)]
     rows = []
@@ -267,7 +267,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.daemon:
         return _bench_daemon(args)
-    from edge.bench import run
+    from edge.apps.bench import run
 
     res = run(repeats=args.repeats)
     if args.out:
@@ -290,7 +290,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_daemon(args: argparse.Namespace) -> int:
-    from edge.bench import run_daemon_bench
+    from edge.apps.bench import run_daemon_bench
 
     res = run_daemon_bench(runs=args.runs)
     if args.out:
@@ -309,8 +309,8 @@ def _bench_daemon(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a device config without starting anything; secrets are shown masked."""
-    from edge.camera import mask_url
-    from edge.config import load_config
+    from edge.unit.camera import mask_url
+    from edge.unit.config import load_config
 
     cfg = load_config(args.config)
     dumped = cfg.model_dump(mode="json")
@@ -328,9 +328,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from edge.config import DoorConfig
     from edge.enrol import duplicate_of
     from edge.store import Store, check_store_path, person_name
+    from edge.unit.config import DoorConfig
 
     name = person_name(args.name)  # name and store path checked before any photo is read
     check_store_path(args.store, create=True)
@@ -406,8 +406,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from edge.config import load_config
-    from edge.daemon import Daemon
+    from edge.unit.config import load_config
+    from edge.unit.daemon import Daemon
 
     cfg = load_config(args.config, _config_overrides(args))
     logging.basicConfig(stream=sys.stdout, force=True, level=logging.DEBUG if args.verbose else cfg.logging.level,
@@ -420,7 +420,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(event), flush=True)
 
     stats = Daemon(cfg, on_event=show if args.print_events else None).run(stop)
-    logging.getLogger("edge.daemon").info("stopped after %d frames; events %s", stats.frames, stats.events)
+    logging.getLogger("edge.unit.daemon").info("stopped after %d frames; events %s", stats.frames, stats.events)
     return 0
 
 
@@ -429,9 +429,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from edge.cli_door import store_path
-    from edge.daemon import status_path
+    from edge.apps.cli_door import store_path
     from edge.store import check_store_path
+    from edge.unit.daemon import status_path
 
     store = check_store_path(store_path(args), create=True)  # its folder must exist
     path = status_path(store)
@@ -483,7 +483,7 @@ def _status_lines(st: dict[str, Any], age: float) -> list[str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from edge.demo import run_demo
+    from edge.apps.demo import run_demo
 
     logging.basicConfig(stream=sys.stdout, force=True, level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -529,7 +529,8 @@ def _add_global_options(g: Any, default: Any = None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge import __version__, cli_door
+    from edge import __version__
+    from edge.apps import cli_door
 
     ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.",
                                  epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
