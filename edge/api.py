@@ -7,31 +7,27 @@ encoded image, or a numpy array in OpenCV's BGR order (BGRA, grayscale and
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from edge import enrol
-from edge.attributes import AgeEstimator, Classifier
 from edge.calibration import FarCalibration, OperatingPoint
-from edge.detect import DETECTORS, Detector
+from edge.detect import Detector
 from edge.domain import Detection, Embedding, Pixels
 from edge.embed import Embedder
-from edge.errors import ConfigError, EnrollmentError, GalleryError, ImageError, NoFaceError
+from edge.errors import EnrollmentError, GalleryError, ImageError, NoFaceError
 from edge.gallery import index_folder, load_gallery_file
 from edge.image import MAX_PIXELS, ImageInput, load_image
-from edge.liveness import LivenessJudge, load_params
-from edge.manifest import MODELS_DIR, find_manifest
+from edge.liveness import LivenessJudge
 from edge.match import Gallery, Match
-from edge.tensors import Model
+from edge.stages import Stages
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +101,12 @@ class Recognizer:
         ``calibration``: the false-accept calibration thresholds come from (default: the embedder manifest's).
         ``max_pixels``: larger images are refused before they are decoded (:data:`edge.image.MAX_PIXELS`, 40 MP;
         None: no limit)."""
-        if detector not in DETECTORS:
-            raise ConfigError(f"detector {detector!r} is not known; choose one of {sorted(DETECTORS)}")
-        self.models_dir = Path(models_dir) if models_dir else MODELS_DIR
-        self._names = {"detector": detector, "embedder": embedder, "age": "age", "gender": "gender", "emotion": "emotion"}
-        self._opts = {"threads": threads, "edgetpu": edgetpu, "cpu_fallback": cpu_fallback}
-        self._tiles = int(tiles)
+        self.stages = Stages(models_dir=models_dir, detector=detector, embedder=embedder, threads=threads, edgetpu=edgetpu,
+                             cpu_fallback=cpu_fallback, tiles=tiles, calibration=calibration)
+        self.models_dir = self.stages.models_dir
         self._min_quality = min_face_quality
-        self._calibration = calibration
         self.max_pixels = max_pixels
-        self._warned_calibration = False
         self._lock = threading.RLock()
-        self._cache: dict[str, object] = {}
 
     def __enter__(self) -> Recognizer:
         return self
@@ -126,83 +116,40 @@ class Recognizer:
 
     def close(self) -> None:
         """Drop the loaded models (they load again on next use)."""
-        with self._lock:
-            self._cache.clear()
-
-    def _model(self, role: str) -> Model:
-        return Model(find_manifest(self._names[role], self.models_dir), **self._opts)  # type: ignore[arg-type]
-
-    def _get(self, role: str) -> object:
-        with self._lock:
-            if role not in self._cache:
-                m = self._model(role)
-                self._cache[role] = {
-                    "detector": lambda: DETECTORS[self._names["detector"]](m, tiles=self._tiles),
-                    "embedder": lambda: Embedder(m),
-                    "age": lambda: AgeEstimator(m),
-                    "gender": lambda: Classifier(m),
-                    "emotion": lambda: Classifier(m),
-                }[role]()
-            return self._cache[role]
+        self.stages.close()
 
     @property
     def detector(self) -> Detector:
-        return self._get("detector")  # type: ignore[return-value]
+        return self.stages.detector
 
     @property
     def embedder(self) -> Embedder:
-        return self._get("embedder")  # type: ignore[return-value]
+        return self.stages.embedder
 
     @property
     def pipeline_fingerprint(self) -> str:
         """sha256 of the detector and embedder model files together (what an embedding depends on)."""
-        return f"{self.detector_fingerprint}+{find_manifest(self._names['embedder'], self.models_dir).sha256}"
+        return self.stages.pipeline_fingerprint
 
-    @functools.cached_property
+    @property
     def detector_fingerprint(self) -> str:
         """sha256 of the detector model file (read from its manifest; the model is not loaded)."""
-        return find_manifest(self._names["detector"], self.models_dir).sha256
+        return self.stages.detector_fingerprint
 
     @property
     def calibration(self) -> FarCalibration | None:
-        """The false-accept calibration thresholds come from; None when there is none for this
-        detector + embedder (then the manifest's threshold is used and no rate is stated)."""
-        cal = self._calibration or self.embedder.calibration
-        if cal is None:
-            return None
-        if not cal.measured_with(self.detector_fingerprint):
-            if not self._warned_calibration:
-                log.warning("the false-accept calibration was measured with another detector than %s: no rate is stated for its "
-                            "thresholds; calibrate this pipeline with edgeface calibrate", self._names["detector"])
-                self._warned_calibration = True
-            return None
-        return cal
+        """The false-accept calibration thresholds come from (None: uncalibrated; see :class:`edge.stages.Stages`)."""
+        return self.stages.calibration
 
     @property
     def default_far(self) -> float:
         """The false-accept rate ``verify`` and ``find`` use unless told (the manifest's ``cosine_target_far``)."""
-        return float(self.embedder.model.manifest.thresholds.get("cosine_target_far", 1e-3))
+        return self.stages.default_far
 
     def operating_point(self, purpose: str, *, far: float | None = None, threshold: float | None = None, comparisons: int = 1,
                         visit_factor: float = 1.0) -> OperatingPoint:
-        """The cosine threshold for a decision against ``comparisons`` templates: from the embedder's
-        false-accept calibration for rate ``far`` (per decision), or the raw ``threshold`` given.
-        ``visit_factor``: how many times one comparison's chances a decision has (a video visit: see
-        :data:`edge.unit.decide.VISIT_FACTOR`)."""
-        cal = self.calibration
-        if threshold is not None:
-            t = float(threshold)
-            if not -1.0 <= t <= 1.0:
-                raise ConfigError(f"threshold {threshold!r}: expected a cosine similarity between -1 and 1")
-            if cal:
-                return cal.override(purpose, t, comparisons, visit_factor)
-            return OperatingPoint(purpose, None, comparisons, t, None, True, "cosine_threshold", visit_factor)
-        rate = self.default_far if far is None else float(far)
-        if not 0.0 < rate < 1.0:
-            raise ConfigError(f"far {far!r}: expected a false-accept rate between 0 and 1, e.g. 1e-3")
-        if cal is None:  # a model without a calibration: its manifest threshold, stated as uncalibrated
-            return OperatingPoint(purpose, rate, comparisons, self.embedder.threshold, None, False, "manifest threshold", visit_factor)
-        return cal.operating_point(purpose, rate, comparisons, visit_factor)
+        """The cosine threshold for a decision against ``comparisons`` templates (see :meth:`edge.stages.Stages.operating_point`)."""
+        return self.stages.operating_point(purpose, far=far, threshold=threshold, comparisons=comparisons, visit_factor=visit_factor)
 
     def _detections(self, image: Pixels, limit: int | None = None) -> list[Face]:
         """Every detection (or the ``limit`` largest), largest first, aligned and embedded, face or not."""
@@ -340,28 +287,8 @@ class Recognizer:
         return out
 
     def liveness_judge(self, *, frames: int | None = None, max_wait_s: float | None = None, threshold: float | None = None) -> LivenessJudge:
-        """Presentation-attack detection (edge.liveness) with the bundled anti-spoof models and face
-        mesh, and the parameters measured for them (``models/liveness.yaml``); the arguments
-        override those. The liveness models run on the CPU (no Edge TPU builds of them exist)."""
-        from edge.antispoof import AntiSpoof
-        from edge.mesh import STABLE_POINTS, FaceMesh, eye_openness, inter_ocular
-
-        params, _ = load_params(self.models_dir / "liveness.yaml")
-        over: dict[str, Any] = {k: v for k, v in (("frames", frames), ("max_wait_s", max_wait_s), ("threshold", threshold)) if v is not None}
-        params = replace(params, **over)
-        threads = int(self._opts["threads"] or 1)
-        spoof = AntiSpoof([Model(find_manifest(n, self.models_dir), threads=threads) for n in params.passive_models])
-        mesh = FaceMesh(Model(find_manifest("facemesh", self.models_dir), threads=threads))
-        rigid = list(STABLE_POINTS)
-
-        def passive(image: Pixels, det: Detection) -> float:
-            return spoof.score(image, det.box).live
-
-        def dense(image: Pixels, det: Detection) -> tuple[NDArray[np.float32], float, float]:
-            pts = mesh.landmarks(image, det).points[:, :2]
-            return np.ascontiguousarray(pts[rigid]), eye_openness(pts), inter_ocular(pts)
-
-        return LivenessJudge(passive, dense, params)
+        """Presentation-attack detection with the bundled models (see :meth:`edge.stages.Stages.liveness_judge`)."""
+        return self.stages.liveness_judge(frames=frames, max_wait_s=max_wait_s, threshold=threshold)
 
     def analyze(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Analysis]:
         image = load_image(img, self.max_pixels)
@@ -370,14 +297,8 @@ class Recognizer:
 
     def analyze_face(self, image: Pixels, detection: Detection) -> Analysis:
         """Age, gender and emotion of one detected face of a decoded BGR ``image``."""
-        with self._lock:
-            age: AgeEstimator = self._get("age")  # type: ignore[assignment]
-            gender: Classifier = self._get("gender")  # type: ignore[assignment]
-            emotion: Classifier = self._get("emotion")  # type: ignore[assignment]
-            g = gender.classify(gender.crop(image, detection))
-            e = emotion.classify(emotion.crop(image, detection))
-            years = age.age(age.crop(image, detection))
-        return Analysis(years, g.label, g.confidence, e.label, e.scores, detection.box.as_tuple())
+        a = self.stages.attributes(image, detection)
+        return Analysis(a.age, a.gender, a.gender_confidence, a.emotion, a.emotion_scores, detection.box.as_tuple())
 
 
 def _name(img: ImageInput) -> str:

@@ -59,7 +59,7 @@ def _random_gallery(n: int, dim: int, fingerprint: str) -> Gallery:
 def bench_threads(threads: int, photos: list[Path], repeats: int) -> dict[str, Any]:
     rec = Recognizer(threads=threads)
     det, emb = rec.detector, rec.embedder
-    age, gender, emotion = rec._get("age"), rec._get("gender"), rec._get("emotion")
+    age, gender, emotion = rec.stages.age, rec.stages.gender, rec.stages.emotion
     raw = photos[0].read_bytes()
     img = load_image(raw)
     face = rec.extract_faces(img)[0].detection
@@ -70,9 +70,9 @@ def bench_threads(threads: int, photos: list[Path], repeats: int) -> dict[str, A
     thr = emb.threshold
 
     def attributes() -> None:
-        age.age(age.crop(img, face))  # type: ignore[attr-defined]
-        gender.classify(gender.crop(img, face))  # type: ignore[attr-defined]
-        emotion.classify(emotion.crop(img, face))  # type: ignore[attr-defined]
+        age.age(age.crop(img, face))
+        gender.classify(gender.crop(img, face))
+        emotion.classify(emotion.crop(img, face))
 
     def frame_pipeline() -> None:
         dets = det.detect(frame)

@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 
 from edge import __version__
-from edge.api import Recognizer
 from edge.calibration import OperatingPoint, load_calibration
 from edge.domain import Detection, Pixels
 from edge.errors import StoreError
 from edge.liveness import LivenessJudge
 from edge.match import Gallery
 from edge.quality import QualityGates
+from edge.stages import Stages
 from edge.store import AuditEntry, Store
 from edge.unit.camera import FrameSource, LiveSource, open_source
 from edge.unit.commands import CommandVerifier
@@ -187,20 +187,20 @@ class Daemon:
 
     # --- building ------------------------------------------------------------------------------
 
-    def _recognizer(self) -> Recognizer:
+    def _stages(self) -> Stages:
         m = self.cfg.models
-        return Recognizer(models_dir=m.dir, detector=m.detector, embedder=m.embedder, threads=m.threads,
+        return Stages(models_dir=m.dir, detector=m.detector, embedder=m.embedder, threads=m.threads,
                           edgetpu=m.edgetpu, cpu_fallback=m.cpu_fallback, tiles=m.tiles,
                           calibration=load_calibration(m.calibration) if m.calibration else None)
 
-    def _thresholds(self, rec: Recognizer, gallery: Gallery) -> Thresholds:
+    def _thresholds(self, stages: Stages, gallery: Gallery) -> Thresholds:
         """Announce and door thresholds for this gallery: the configured rates per stranger's visit,
         through the calibration, corrected for the number of templates (logged, and in the status)."""
         rc, door = self.cfg.recognition, self.cfg.door
         n = len(gallery)
-        points = [rec.operating_point("announce", far=rc.announce_far, threshold=rc.cosine_threshold, comparisons=n, visit_factor=VISIT_FACTOR)]
+        points = [stages.operating_point("announce", far=rc.announce_far, threshold=rc.cosine_threshold, comparisons=n, visit_factor=VISIT_FACTOR)]
         if door.enabled:
-            points.append(rec.operating_point("door", far=door.far, threshold=door.cosine_threshold, comparisons=n, visit_factor=VISIT_FACTOR))
+            points.append(stages.operating_point("door", far=door.far, threshold=door.cosine_threshold, comparisons=n, visit_factor=VISIT_FACTOR))
         for p in points:
             (log.info if p.backed else log.warning)("%s", p.describe())
         if door.enabled and points[1].threshold < points[0].threshold:
@@ -209,19 +209,19 @@ class Daemon:
         self._points = points
         return Thresholds(points[0].threshold, max(points[1].threshold, points[0].threshold) if door.enabled else None)
 
-    def _liveness(self, rec: Recognizer) -> LivenessJudge | None:
+    def _liveness(self, stages: Stages) -> LivenessJudge | None:
         if not self.cfg.liveness_on:
             return None
         lc = self.cfg.liveness
-        judge = rec.liveness_judge(frames=lc.frames, max_wait_s=lc.max_wait_s, threshold=lc.threshold)
+        judge = stages.liveness_judge(frames=lc.frames, max_wait_s=lc.max_wait_s, threshold=lc.threshold)
         p = judge.params
         log.info("liveness on matched tracks: %d frames (at most %.1f s), live at a fused score >= %.3f", p.frames, p.max_wait_s, p.threshold)
         return judge
 
     @staticmethod
-    def _attributes(rec: Recognizer) -> Callable[[Pixels, Detection], dict[str, Any]]:
+    def _attributes(stages: Stages) -> Callable[[Pixels, Detection], dict[str, Any]]:
         def attributes(image: Pixels, det: Detection) -> dict[str, Any]:
-            a = rec.analyze_face(image, det)
+            a = stages.attributes(image, det)
             return {"age": round(a.age, 1), "gender": a.gender, "gender_confidence": round(a.gender_confidence, 3), "emotion": a.emotion}
 
         return attributes
@@ -232,18 +232,18 @@ class Daemon:
         stop = stop or threading.Event()
         cfg = self.cfg
         rc = cfg.recognition
-        with _exclusive(cfg.store.path), Store(cfg.store.path) as store, Store(cfg.store.path) as outbox, self._recognizer() as rec:
-            embedder = rec.embedder  # loads detector/embedder now: a bad model fails the start
-            detector = rec.detector
+        with _exclusive(cfg.store.path), Store(cfg.store.path) as store, Store(cfg.store.path) as outbox, self._stages() as stages:
+            embedder = stages.embedder  # loads detector/embedder now: a bad model fails the start
+            detector = stages.detector
             gallery = store.gallery(embedder.fingerprint)
             self._log_gallery(gallery, "loaded")
             pipeline = Pipeline(
-                detector, embedder, gallery, self._thresholds(rec, gallery),
+                detector, embedder, gallery, self._thresholds(stages, gallery),
                 gates=QualityGates(rc.min_face_px, rc.min_sharpness, rc.max_yaw_ratio),
                 policy=DecisionPolicy(**rc.decision.model_dump()),
                 door_people=self.policy.people if cfg.door.enabled else frozenset(),
-                attributes=self._attributes(rec) if cfg.models.attributes else None,
-                liveness=self._liveness(rec),
+                attributes=self._attributes(stages) if cfg.models.attributes else None,
+                liveness=self._liveness(stages),
             )
             self._pipeline = pipeline
             self.publisher = Publisher(cfg.mqtt, cfg.device_id, outbox, max_events=cfg.store.outbox_max_events, sw_version=__version__,
@@ -284,7 +284,7 @@ class Daemon:
                         dv = store.data_version()
                         if dv != data_version:
                             data_version = dv
-                            self._reload(store, pipeline, rec)
+                            self._reload(store, pipeline, stages)
                             self._reload_door(store)
                         if cfg.door.enabled and now >= self._next_prune:
                             self._prune(store)
@@ -517,7 +517,7 @@ class Daemon:
             self._state = state
             self.publisher.publish_state({**state, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
 
-    def _reload(self, store: Store, pipeline: Pipeline, rec: Recognizer) -> None:
+    def _reload(self, store: Store, pipeline: Pipeline, stages: Stages) -> None:
         try:
             gallery = store.gallery(pipeline.embedder.fingerprint)
         except Exception as e:  # keep running on the old gallery; the store error says what to do
@@ -527,7 +527,7 @@ class Daemon:
         if gallery.identities == old.identities and np.array_equal(gallery.embeddings, old.embeddings):
             return  # the change was elsewhere (the outbox)
         self._log_gallery(gallery, "reloaded")
-        pipeline.set_gallery(gallery, self._thresholds(rec, gallery))
+        pipeline.set_gallery(gallery, self._thresholds(stages, gallery))
         if self.publisher is not None:
             added = set(gallery.identities) - set(old.identities)
             self.publisher.set_people(gallery.identities)

@@ -118,7 +118,7 @@ def test_recognizer_lifetime_and_lazy_loading(data):
     from edge.api import Recognizer
 
     with Recognizer(threads=1) as rec:
-        assert rec._cache == {}  # nothing loaded before first use
+        assert rec.stages._built == {}  # nothing loaded before first use
         rec.extract_faces(data / OBAMA)
-        assert set(rec._cache) == {"detector", "embedder"}
-    assert rec._cache == {}
+        assert set(rec.stages._built) == {"detector", "embedder"}
+    assert rec.stages._built == {}
