@@ -253,7 +253,7 @@ class Recognizer:
         if path.is_file():  # the device's SQLite store
             from edge.store import Store
 
-            with Store(path, create=False) as store:
+            with Store(path, read_only=True) as store:  # searching never writes to the file
                 return store.gallery(self.embedder.fingerprint, self.embedder.dim)
         return self.gallery(path, progress)
 

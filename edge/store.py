@@ -155,8 +155,13 @@ class Store:
     """Open the store at ``path`` (with ``create``, the default, a new one in an existing folder).
     Use as a context manager."""
 
-    def __init__(self, path: str | Path, *, create: bool = True, timeout_s: float = 10.0):
-        self.path = check_store_path(path, create=create)
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False, timeout_s: float = 10.0):
+        """``read_only``: open an existing store for searching only (nothing is written, not even
+        edgeface's tables into a file that is not a store: that is refused)."""
+        self.path = check_store_path(path, create=create and not read_only)
+        if read_only:
+            self._open_read_only(timeout_s)
+            return
         try:
             if not self.path.exists():  # faces and names: readable by the service user only (SQLite gives -wal/-shm the same mode)
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -177,6 +182,17 @@ class Store:
             raise StoreError(f"{self.path}: cannot create the store ({e.strerror}); check the folder exists and is writable") from e
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: cannot open the store ({e}); expected an edgeface SQLite store or a new path") from e
+
+    def _open_read_only(self, timeout_s: float) -> None:
+        try:
+            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s, check_same_thread=False)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: not an edgeface store ({e}); expected a store made by edgeface enroll") from e
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            self._db.close()
+            raise StoreError(f"{self.path}: not an edgeface store of schema {SCHEMA_VERSION} (found {row[0] if row else 'none'}); "
+                             "expected a store made by edgeface enroll")
 
     def __enter__(self) -> Store:
         return self

@@ -131,3 +131,21 @@ def test_group_photo_in_a_gallery_folder_gives_only_the_matching_face(recognizer
     joe_in_group = g.embeddings[[i for i, r in enumerate(g.identities) if r == "joe"]]
     obama = recognizer.represent(data / "face_recognition__obama.jpg")[0].embedding
     assert float((joe_in_group @ obama).max()) < 0.3  # Barack's face was not taken as Joe
+
+
+def test_find_in_a_sqlite_file_that_is_not_a_store_refuses_and_leaves_it_untouched(tmp_path, recognizer, data):
+    import hashlib
+    import sqlite3
+
+    from edge.errors import StoreError
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (t TEXT)")
+        db.execute("INSERT INTO notes VALUES ('mine')")
+    before = hashlib.sha256(other.read_bytes()).hexdigest()
+    with pytest.raises(StoreError, match="not an edgeface store"):
+        recognizer.find(data / "face_recognition__obama.jpg", other)
+    assert hashlib.sha256(other.read_bytes()).hexdigest() == before
+    with sqlite3.connect(other) as db:
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["notes"]
