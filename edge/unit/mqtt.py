@@ -124,6 +124,7 @@ class Publisher:
         self._person_state: dict[str, str] = {}  # retained per-person topics (present, last seen) to repeat on reconnect
         self._diagnostics: str | None = None
         self._announced_due = False  # discovery went out: record who was announced
+        self._pending_seen = 0  # events waiting, as last counted in the flusher (for paho-thread log lines)
         self._door_state: str | None = None
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id or f"edgeface-{device_id}")
         self._connected = threading.Event()
@@ -173,14 +174,15 @@ class Publisher:
         self._stop.set()
         self._notify()
         if self._thread:
-            self._thread.join(timeout=0.3)
+            self._thread.join(timeout=timeout_s)  # the flusher ends within its 0.5 s wait; then only this thread touches its state
         if self._connected.is_set():
             info = self._client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=timeout_s)
         self._client.disconnect()
         self._client.loop_stop()
-        self._apply_acks()
+        if self._thread is None or not self._thread.is_alive():
+            self._apply_acks()
 
     @property
     def connected(self) -> bool:
@@ -364,10 +366,8 @@ class Publisher:
                         self.cfg.host, self.cfg.port, self._failures, self._outbox_size())
 
     def _outbox_size(self) -> int:
-        try:
-            return self.pending()
-        except Exception:  # only for the log line
-            return -1
+        """The outbox's size as the flusher last counted it (paho's thread does no SQLite work)."""
+        return self._pending_seen
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if self._connected.is_set() and not self._stop.is_set():
@@ -407,6 +407,7 @@ class Publisher:
             try:
                 self._apply_acks()
                 if not self._connected.is_set():
+                    self._pending_seen = self.pending()
                     continue
                 if self._people_changed:
                     self._people_changed = False
