@@ -84,7 +84,7 @@ def _run(tmp_path, recognizer, people: dict, allowed: list[str]):
     clip = _visit_clip(recognizer, KATE_PHOTO, tmp_path / "kate_at_the_door.mp4")
     cfg = load_config(REPO / "firmware_configs" / "rpi4-cpu.yaml", {
         "camera.source": str(clip), "store.path": str(store), "models.threads": 2,
-        "mqtt.host": "127.0.0.1", "mqtt.port": 1, "mqtt.username": None, "mqtt.password_file": None,  # no broker: events stay in the outbox
+        "mqtt.host": "127.0.0.1", "mqtt.port": 1, "mqtt.username": None, "mqtt.password_file": None, "mqtt.tls": None,  # no broker: events stay in the outbox
         "door.enabled": True, "door.allowed": allowed,
         # this visit is a photo moved on a plane: what is tested here is the threshold, not liveness
         # (tests/integration/test_door.py has the liveness cases)
