@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from edge.errors import ModelError
 from edge.resources import bundled
@@ -18,6 +20,113 @@ from edge.yamlfile import read_yaml
 
 SCHEMA = 1
 MODELS_DIR = bundled("models")
+
+
+# --- the strict schema of a manifest's preprocess and decoding sections: written by tools/build.py,
+# read here; a misspelt or unknown key fails with its path on both sides ------------------------------
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Colour = Literal["BGR", "RGB", "GRAY"]
+
+
+class LetterboxPre(_Section):
+    """The frame letterboxed into the detector input: ``pad`` grey value, upscaling limits."""
+
+    kind: Literal["letterbox"]
+    pad: int = Field(0, ge=0, le=255)
+    max_upscale: float | None = Field(None, gt=0)
+    retry_upscale: float | None = Field(None, gt=0)
+
+
+class AlignPre(_Section):
+    """A similarity warp of the landmarks ``points`` onto ``template`` in a crop of ``size`` (w, h)."""
+
+    kind: Literal["align"]
+    size: tuple[int, int]
+    template: list[tuple[float, float]] = Field(min_length=2)
+    points: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    colour: Colour = "BGR"
+    border: Literal["constant", "replicate"] = "replicate"
+
+
+class ScaledBoxPre(_Section):
+    """The box scaled about its centre by ``scale``, resized to ``size`` x ``size``."""
+
+    kind: Literal["scaled_box"]
+    scale: float = Field(gt=0)
+    size: int = Field(gt=0)
+    colour: Colour = "BGR"
+
+
+class RotatedBoxPre(_Section):
+    """The box scaled by ``scale`` and rotated upright by the eyes, resized to ``size``."""
+
+    kind: Literal["rotated_box"]
+    scale: float = Field(gt=0)
+    size: int = Field(gt=0)
+
+
+PREPROCESS: TypeAdapter[Any] = TypeAdapter(Annotated[LetterboxPre | AlignPre | ScaledBoxPre | RotatedBoxPre, Field(discriminator="kind")])
+
+
+class YuNetDec(_Section):
+    kind: Literal["yunet"]
+    strides: list[int]
+
+
+class BlazeFaceDec(_Section):
+    kind: Literal["blazeface"]
+    suppression: Literal["weighted", "nms"] = "nms"
+    strides: list[int]
+    anchors_per_cell: list[int]
+    box_scale: float = Field(gt=0)
+    head_ranges: dict[str, list[tuple[float, float, int]]] = Field(default_factory=dict)
+
+
+class EmbeddingDec(_Section):
+    kind: Literal["embedding"]
+    output: str | None = None
+
+
+class AgeDec(_Section):
+    kind: Literal["age_expectation"]
+    weights: list[float] = Field(min_length=2)
+
+
+class SoftmaxDec(_Section):
+    kind: Literal["softmax"]
+    live_class: int | None = Field(None, ge=0)
+
+
+class FaceMeshDec(_Section):
+    kind: Literal["face_mesh"]
+    landmarks: str
+    presence: str
+    points: int = Field(gt=0)
+
+
+DECODING: TypeAdapter[Any] = TypeAdapter(
+    Annotated[YuNetDec | BlazeFaceDec | EmbeddingDec | AgeDec | SoftmaxDec | FaceMeshDec, Field(discriminator="kind")])
+
+
+def check_sections(preprocess: dict[str, Any], decoding: dict[str, Any], where: str) -> None:
+    """Raise :class:`ModelError` naming each key path that the schema refuses (an unknown or
+    misspelt key, a missing one, a wrong type). Used by the reader here and the writer in tools/."""
+    problems = []
+    for name, section, adapter in (("preprocess", preprocess, PREPROCESS), ("decoding", decoding, DECODING)):
+        if not section:
+            continue
+        try:
+            adapter.validate_python(section)
+        except ValidationError as e:
+            for err in e.errors():
+                path = ".".join(str(p) for p in (name, *err["loc"][1:]))  # loc[0] is the union member's tag
+                problems.append(f"{path}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}")
+    if problems:
+        raise ModelError(f"{where}: {'; '.join(problems)}")
 
 
 @dataclass(frozen=True)
@@ -114,6 +223,7 @@ def load_manifest(path: str | Path) -> Manifest:
         inp = raw["input"]
         spec = _tensor(inp, f"{p}: input")
         pre = dict(raw.get("preprocess") or {})
+        check_sections(pre, dict(raw.get("decoding") or {}), str(p))
         _check_preprocess(pre, spec, p)
         return Manifest(
             path=p,

@@ -36,7 +36,7 @@ from edge.align import ARCFACE_112, scaled_template
 from edge.antispoof import crop_for
 from edge.detect import DETECTORS, YuNet
 from edge.errors import ConversionError, EdgeFaceError
-from edge.manifest import SCHEMA, load_manifest
+from edge.manifest import SCHEMA, check_sections, load_manifest
 from edge.tensors import Model
 from tools import calibration, dataset, edgetpu, fidelity
 from tools.converters import CONVERTERS
@@ -108,6 +108,7 @@ def _manifest(src: ModelSource, info: GraphInfo, file: str, data: bytes, pre: di
                      "presence, and the crop's affine back to image pixels in edge/mesh.py",
         "antispoof": "softmax over 3 classes (class 1 live) and the mean over models in edge/antispoof.py",
     }[src.task]
+    check_sections(pre, dict(b.get("decoding") or {}), f"models/{src.name}/manifest.yaml")  # the reader's schema
     return {
         "schema": SCHEMA,
         "name": src.name,

@@ -21,8 +21,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import SourceError
 
@@ -90,6 +92,7 @@ def load_sources(path: Path = SOURCES_FILE) -> dict[str, ModelSource]:
             raise SourceError(f"{path}: models.{name}.package is {entry['package']!r}; pin it as 'name==version'")
         if not isinstance(entry["build"], dict):
             raise SourceError(f"{path}: models.{name}.build must be a mapping of build parameters")
+        _check_build(entry["build"], f"{path}: models.{name}.build")
         fields: dict[str, str | None] = {k: str(entry[k]) for k in want if k != "build"}
         fields.update({k: str(entry[k]) for k in _OPTIONAL if k in entry})
         fields.setdefault("package", None)
@@ -210,3 +213,59 @@ def fetch(source: ModelSource, cache: Path = DEFAULT_CACHE) -> Path:
         tmp.write(data)
     os.replace(tmp.name, dest)
     return dest
+
+
+class BuildSpec(BaseModel):
+    """The strict schema of a ``build:`` section (a misspelt key fails with its path). Its
+    ``decoding`` is the manifest's (edge.manifest); ``preprocess`` is the build form, which
+    tools/build.py turns into the manifest's (a template by name, padding)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_shape: tuple[int, int, int, int]
+    colour: Literal["BGR", "RGB", "GRAY"]
+    preprocess: dict[str, Any] | None = None
+    decoding: dict[str, Any] | None = None
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    normalise: dict[str, float | list[float]] | None = None
+    equalize: bool = False
+    equalize_graph: bool = False
+    prelu_as_depthwise: bool = False
+    strip_softmax: bool = False
+    replicas: dict[str, Any] | None = None
+    calib_variants: list[str] | None = None
+    target_far: float | None = None
+    labels: list[str] | None = None
+    output_name: str | None = None
+    architecture: str | None = None
+    extra_samples: list[str] | None = None
+    skip: str | None = None
+
+
+_BUILD_PRE_KEYS = {"align": {"kind", "template", "padding", "border"}, "scaled_box": {"kind", "scale"},
+                   "letterbox": {"kind", "pad", "max_upscale", "retry_upscale"}, "rotated_box": {"kind", "scale", "size"}}
+
+
+def _check_build(build: dict[str, Any], where: str) -> None:
+    from pydantic import ValidationError
+
+    from edge.errors import ModelError
+    from edge.manifest import check_sections
+
+    try:
+        spec = BuildSpec.model_validate(build)
+    except ValidationError as e:
+        raise SourceError(f"{where}: " + "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}" for err in e.errors())) from e
+    pre = spec.preprocess or {}
+    if pre:
+        allowed = _BUILD_PRE_KEYS.get(str(pre.get("kind")))
+        if allowed is None:
+            raise SourceError(f"{where}: preprocess.kind {pre.get('kind')!r}: expected one of {sorted(_BUILD_PRE_KEYS)}")
+        if set(pre) - allowed:
+            raise SourceError(f"{where}: preprocess.{sorted(set(pre) - allowed)[0]}: unknown key for kind {pre['kind']}")
+    try:
+        check_sections({}, spec.decoding or {}, where)
+    except ModelError as e:
+        raise SourceError(str(e)) from e
+

@@ -78,3 +78,17 @@ def test_edgetpu_audit_flags_unlisted_ops():
 
     rows = audit({"CONV_2D": 3, "GELU": 1})
     assert rows == [("CONV_2D", 3, True), ("GELU", 1, False)]
+
+
+def test_a_misspelt_build_key_fails_with_its_path(tmp_path):
+    bad = tmp_path / "sources.yaml"
+    entry = "task: age, package: foo==1, member: a, sha256: b, licence: c, converter: onnx"
+    bad.write_text(f"models:\n  x: {{{entry}, build: {{input_shape: [1, 64, 64, 3], colour: RGB, normalize: {{mean: 0}}}}}}\n")
+    with pytest.raises(SourceError, match=r"models\.x\.build: normalize: unknown key"):
+        load_sources(bad)
+    bad.write_text(f"models:\n  x: {{{entry}, build: {{input_shape: [1, 64, 64, 3], colour: RGB, decoding: {{kind: softmax, live: 1}}}}}}\n")
+    with pytest.raises(SourceError, match=r"decoding\.live: unknown key"):
+        load_sources(bad)
+    bad.write_text(f"models:\n  x: {{{entry}, build: {{input_shape: [1, 64, 64, 3], colour: RGB, preprocess: {{kind: align, templat: arcface}}}}}}\n")
+    with pytest.raises(SourceError, match=r"preprocess\.templat: unknown key"):
+        load_sources(bad)
