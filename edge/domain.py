@@ -63,14 +63,6 @@ class Detection:
 
 
 @dataclass(frozen=True)
-class AlignedFace:
-    """A face warped onto a model's template: ``image`` is uint8 BGR (or gray, HxW)."""
-
-    image: NDArray[np.uint8]
-    detection: Detection
-
-
-@dataclass(frozen=True)
 class Embedding:
     """A face's embedding: ``vector`` is unit-norm float32 (1-D); ``norm`` is its length before
     normalisation, which the embedder makes small for crops that are not faces (an animal, a

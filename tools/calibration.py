@@ -103,7 +103,6 @@ def face_inputs(
     split: str,
     variants: tuple[str, ...],
     folder: Path | None = None,
-    largest_only: bool = False,
     crop: Callable[[Img, Detection], Img] | None = None,
     extra: tuple[Path, ...] = (),
 ) -> list[tuple[str, Img]]:
@@ -114,8 +113,6 @@ def face_inputs(
     out = []
     for name, img in images(split, variants, folder, extra=extra):
         dets = detector.detect(img)
-        if largest_only:
-            dets = sorted(dets, key=lambda d: -d.box.area)[:1]
         for k, d in enumerate(dets):
             out.append((f"{name}@{k}", cut(img, d)))
     if not out:

@@ -39,7 +39,6 @@ class FloatGraph:
     fn: Any  # tf.function: pixels [1,H,W,C] float32 -> dict[str, tf.Tensor]
     reference: Callable[[np.ndarray], dict[str, np.ndarray]]
     input_shape: tuple[int, int, int, int]
-    output_names: list[str]
     keep: Any = None  # objects the function closes over (saved model, keras model)
     notes: dict[str, Any] = field(default_factory=dict)  # graph rewrites done, for the manifest
     checks: dict[str, Any] = field(default_factory=dict)  # conversion checks before this graph (manifest fidelity)
@@ -130,13 +129,11 @@ def _onnx_graph(onnx_path: Path, build: dict[str, Any], sample: np.ndarray, work
         res = sig(**{in_name: _normalise(x, norm)})
         return {rename[k]: v for k, v in res.items()}
 
-    out_names = list(ort_out)
-
     def reference(pixels: np.ndarray) -> dict[str, np.ndarray]:
         x = _normalise_np(pixels.astype(np.float32), norm).transpose(0, 3, 1, 2)
         return dict(zip(ort_out, sess.run(None, {ort_in: np.ascontiguousarray(x)}), strict=False))
 
-    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=out_names, keep=loaded, notes=rewrites)
+    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), keep=loaded, notes=rewrites)
 
 
 def onnx_blockquant(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -> FloatGraph:
@@ -183,7 +180,7 @@ def keras_h5(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -
     def reference(pixels: np.ndarray) -> dict[str, np.ndarray]:
         return {name: np.asarray(model(_normalise_np(pixels.astype(np.float32), norm), training=False))}
 
-    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=[name], keep=model, notes=notes)
+    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), keep=model, notes=notes)
 
 
 def _equalize_tflite_steps(steps: list[Step], consts: dict[int, np.ndarray]) -> int:
@@ -394,7 +391,7 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
             res[n] = np.clip((res[n] - lo) * (6.0 / (hi - lo)), 0.0, 6.0)
         return res
 
-    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), output_names=out_names, notes=notes)
+    return FloatGraph(fn=fn, reference=reference, input_shape=(1, h, w, c), notes=notes)
 
 
 def _bound_heads(

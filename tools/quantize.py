@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from tools.converters import FloatGraph
 
 _INT_TYPES = {np.dtype(np.int8), np.dtype(np.uint8)}
-_ALLOWED_INT32 = {"bias", "shape", "size", "perm", "paddings", "axis", "begin", "end", "strides"}
 
 
 def to_tflite(fg: FloatGraph, representative: Iterable[np.ndarray] | None) -> bytes:

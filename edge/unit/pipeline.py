@@ -65,7 +65,6 @@ class FrameResult:
     faces: tuple[FaceResult, ...]
     decided: tuple[Decided, ...]
     timings_ms: dict[str, float]  # detect, align, embed, match (this frame's totals)
-    ended_tracks: tuple[int, ...]
 
     @property
     def present(self) -> tuple[str, ...]:
@@ -174,7 +173,7 @@ class Pipeline:
         timings = {"detect": t_detect * 1e3, "align": t_align * 1e3, "embed": t_embed * 1e3, "match": t_match * 1e3}
         if self.liveness is not None:
             timings["liveness"] = t_live * 1e3
-        return FrameResult(frame.index, frame.timestamp, tuple(faces), tuple(decided), timings, tuple(ended))
+        return FrameResult(frame.index, frame.timestamp, tuple(faces), tuple(decided), timings)
 
     def _observe(self, track_id: int, frame: Frame, det: Detection, decided: list[Decided]) -> float:
         """Show a held track's frame to the liveness judge; its decisions go to ``decided`` once it is
