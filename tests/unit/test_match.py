@@ -28,8 +28,24 @@ def test_fingerprint_and_dimension_checks():
 
 
 def test_large_gallery_is_one_matrix_product():
+    """20,000 templates of 5,000 people: one product of the whole template matrix with the probe
+    (no loop over people or templates), then the best template per person."""
     rng = np.random.default_rng(0)
     emb = _unit(rng.normal(size=(20000, 128)))
     g = Gallery(tuple(f"p{i % 5000}" for i in range(20000)), emb, "fp")
+    products: list[tuple[int, ...]] = []
+
+    class Counted(np.ndarray):
+        def __matmul__(self, other):
+            products.append(self.shape)
+            return np.asarray(self) @ other
+
+        def __getitem__(self, key):  # a loop would index rows: count it as such
+            products.append(("row",))
+            return np.asarray(self)[key]
+
+    object.__setattr__(g, "_sorted", g._sorted.view(Counted))
     res = g.search(emb[1234], 0.99, top_k=2)
+    assert products == [(20000, 128)]
     assert res[0].identity == "p1234" and res[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert res[1].identity != "p1234" and res[1].similarity < 0.5  # one row per person, not per template
