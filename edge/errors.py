@@ -48,7 +48,28 @@ class GalleryError(EdgeFaceError):
 
 
 class StoreError(EdgeFaceError):
-    """The local embedding store cannot be read or written, or holds another model's embeddings."""
+    """The local embedding store cannot be read or written."""
+
+
+class FingerprintError(ModelError, StoreError):
+    """Embeddings of another embedder model (a store, a gallery file, a probe): they cannot be
+    compared with this model's; re-enrol or re-index with it."""
+
+
+class DatasetError(EdgeFaceError):
+    """A labelled photo set or pairs file (evaluation, calibration) is missing, malformed or has no usable faces."""
+
+
+class UsageError(EdgeFaceError):
+    """Command-line options that do not go together (exit status 2, as argparse's own)."""
+
+
+class OutputError(EdgeFaceError):
+    """A result file (a drawing, a plot) cannot be written where asked."""
+
+
+class BrokerError(EdgeFaceError):
+    """The local test broker (mosquitto) is missing or did not start."""
 
 
 class EnrollmentError(EdgeFaceError):

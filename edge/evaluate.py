@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.calibration import OperatingPoint, upper_bound
-from edge.errors import EdgeFaceError
+from edge.errors import DatasetError, OutputError
 from edge.labelled import Embedded
 
 TRUE = {"1", "true", "yes", "same"}
@@ -61,21 +61,21 @@ def read_pairs(path: str | Path) -> list[tuple[str, str, bool]]:
         with open(p, newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as e:
-        raise EdgeFaceError(f"{p}: cannot read pairs file ({e.strerror})") from e
+        raise DatasetError(f"{p}: cannot read pairs file ({e.strerror})") from e
     except (csv.Error, UnicodeDecodeError) as e:
-        raise EdgeFaceError(f"{p}: not a readable CSV ({e}); expected columns file_a, file_b, same") from e
+        raise DatasetError(f"{p}: not a readable CSV ({e}); expected columns file_a, file_b, same") from e
     need = {"file_a", "file_b", "same"}
     if not rows or not need <= set(rows[0]):
         found = sorted(k for k in rows[0] if k) if rows else "no rows"
-        raise EdgeFaceError(f"{p}: expected a CSV with columns file_a, file_b, same (1 or 0), found {found}")
+        raise DatasetError(f"{p}: expected a CSV with columns file_a, file_b, same (1 or 0), found {found}")
     out = []
     for n, r in enumerate(rows, 2):
         a, b, same = r.get("file_a"), r.get("file_b"), r.get("same")
         if not a or not b or same is None:
-            raise EdgeFaceError(f"{p}, line {n}: expected file_a, file_b and same, found a short row ({r}); the file may be truncated")
+            raise DatasetError(f"{p}, line {n}: expected file_a, file_b and same, found a short row ({r}); the file may be truncated")
         v = same.strip().lower()
         if v not in TRUE | FALSE:
-            raise EdgeFaceError(f"{p}, line {n}: same is {same!r}; expected 1 (same person) or 0 (different people)")
+            raise DatasetError(f"{p}, line {n}: same is {same!r}; expected 1 (same person) or 0 (different people)")
         out.append((a, b, v in TRUE))
     return out
 
@@ -117,7 +117,7 @@ def evaluate(pairs: list[tuple[str, str, bool]], root: Path, embed: Callable[[Pa
             progress(n, len(files))
     usable = [(a, b, s) for a, b, s in pairs if cache[a] is not None and cache[b] is not None]
     if not usable:
-        raise EdgeFaceError("no pair has a face in both images; check --root")
+        raise DatasetError("no pair has a face in both images; check --root")
     sims = np.asarray([float(cache[a] @ cache[b]) for a, b, _ in usable], np.float32)  # type: ignore[operator]
     labels = np.asarray([s for *_, s in usable], bool)
     far, tar, thr = roc(sims, labels)
@@ -199,7 +199,7 @@ def identification(
     names = sorted({n for n, g in zip(ident, ok_g, strict=True) if n and g})
     eligible = [n for n in names if int(np.sum((ident == n) & ok_g)) >= templates + 1]
     if len(eligible) < 2:
-        raise EdgeFaceError(f"identification needs at least 2 identities with {templates + 1}+ photos with a face; found {len(eligible)}")
+        raise DatasetError(f"identification needs at least 2 identities with {templates + 1}+ photos with a face; found {len(eligible)}")
     rng = np.random.default_rng(seed)
     sims_all = emb.vectors[probe_condition] @ emb.vectors["clean"].T  # probes x gallery photos
     out = []
@@ -301,4 +301,4 @@ def draw_det(curves: dict[str, tuple[NDArray, NDArray]], path: str | Path, *, ma
                 cv2.line(img, p, (p[0], y1 + 30 + 16 * k), (160, 160, 160), 1)
                 cv2.putText(img, f"{name}: {t:.3f}", (p[0] + 3, y1 + 28 + 16 * k), font, 0.38, (0, 0, 0), 1)
     if not cv2.imwrite(str(path), img):
-        raise EdgeFaceError(f"cannot write {path}; expected a writable .png path")
+        raise OutputError(f"cannot write {path}; expected a writable .png path")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.errors import GalleryError, ImageError, ModelError, NoFaceError
+from edge.errors import FingerprintError, GalleryError, ImageError, NoFaceError
 from edge.image import IMAGE_SUFFIXES
 from edge.match import Gallery, template_problem
 
@@ -127,7 +127,7 @@ def load_gallery_file(path: str | Path, fingerprint: str, dim: int | None = None
     if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("identity"), str) for f in files):
         raise GalleryError(f"{p}: not an edgeface gallery file (its list of identities is missing or malformed); {expected}")
     if meta.get("fingerprint") != fingerprint:
-        raise ModelError(
+        raise FingerprintError(
             f"{p} was made by embedder model {str(meta.get('fingerprint'))[:12]}…, this one is {fingerprint[:12]}…; "
             "embeddings of different models cannot be compared. Re-index the gallery's photos with this model."
         )

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from edge.degrade import DOOR_CONDITIONS
 from edge.domain import Embedding, Pixels
-from edge.errors import EdgeFaceError, ImageError
+from edge.errors import DatasetError, ImageError
 from edge.image import IMAGE_SUFFIXES, load_image
 
 log = logging.getLogger(__name__)
@@ -55,20 +55,20 @@ def read_labels(csv_path: str | Path, root: str | Path | None = None) -> list[Ph
         with open(p, newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as e:
-        raise EdgeFaceError(f"{p}: cannot read the labels file ({e.strerror})") from e
+        raise DatasetError(f"{p}: cannot read the labels file ({e.strerror})") from e
     if not rows or not {"file", "identity"} <= set(rows[0]):
         found = sorted(k for k in rows[0] if k) if rows else "no rows"
-        raise EdgeFaceError(f"{p}: expected a CSV with columns file and identity (optional: role), found {found}")
+        raise DatasetError(f"{p}: expected a CSV with columns file and identity (optional: role), found {found}")
     out = []
     for n, r in enumerate(rows, 2):
         if r.get("file") is None or r.get("identity") is None:
-            raise EdgeFaceError(f"{p}, line {n}: expected values for file and identity, found a short row {r}; fix or remove the line")
+            raise DatasetError(f"{p}, line {n}: expected values for file and identity, found a short row {r}; fix or remove the line")
         role = (r.get("role") or "id").strip()
         if role not in IDENTITY_ROLES + UNLABELLED_ROLES:
             continue
         identity = r["identity"].strip() if role in IDENTITY_ROLES else None
         if role in IDENTITY_ROLES and not identity:
-            raise EdgeFaceError(f"{p}, line {n}: a photo with role {role!r} needs an identity")
+            raise DatasetError(f"{p}, line {n}: a photo with role {role!r} needs an identity")
         parts = Path(r["file"]).parts  # images/<set>/<identity>/<file> names a sub-set
         group = p.parent.name + (f"/{parts[-3]}" if len(parts) >= 4 else "")
         out.append(Photo(base / r["file"], identity, group if identity is not None else f"{p.parent.name}/unlabelled"))
@@ -79,7 +79,7 @@ def read_folder(folder: str | Path) -> list[Photo]:
     """Photos of a folder with one subfolder per identity."""
     root = Path(folder)
     if not root.is_dir():
-        raise EdgeFaceError(f"{root}: expected a folder with one subfolder of photos per person, or a labels CSV")
+        raise DatasetError(f"{root}: expected a folder with one subfolder of photos per person, or a labels CSV")
     out = [
         Photo(f, sub.name, root.name)
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -87,7 +87,7 @@ def read_folder(folder: str | Path) -> list[Photo]:
         if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
     ]
     if not out:
-        raise EdgeFaceError(f"{root}: no photos found; expected subfolders named after people, holding their photos")
+        raise DatasetError(f"{root}: no photos found; expected subfolders named after people, holding their photos")
     return out
 
 
@@ -112,7 +112,7 @@ class Embedded:
         """From one embedding (or None: no face) per photo and condition."""
         dim = next((len(e.vector) for r in rows.values() for e in r if e is not None), 0)
         if not dim:
-            raise EdgeFaceError("no face was found in any photo; check the paths (--root) and the photos")
+            raise DatasetError("no face was found in any photo; check the paths (--root) and the photos")
         vectors = {c: np.stack([e.vector if e is not None else np.zeros(dim, np.float32) for e in r]).astype(np.float32) for c, r in rows.items()}
         found = {c: np.array([e is not None for e in r]) for c, r in rows.items()}
         norms = {c: np.array([e.norm if e is not None else 0.0 for e in r], np.float32) for c, r in rows.items()}
@@ -147,7 +147,7 @@ def embed_set(photos: Sequence[Photo], embed: EmbedFn, *, conditions: Iterable[s
     conds = list(conditions)
     unknown = [c for c in conds if c not in DOOR_CONDITIONS]
     if unknown:
-        raise EdgeFaceError(f"unknown condition(s) {unknown}; choose from {list(DOOR_CONDITIONS)}")
+        raise DatasetError(f"unknown condition(s) {unknown}; choose from {list(DOOR_CONDITIONS)}")
     key = _cache_key(photos, conds, seed, fingerprint) if cache else ""
     if cache and cache.exists():
         try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.errors import ModelError
+from edge.errors import FingerprintError, ModelError
 
 #: How far from unit length a template may be (embedders write unit-norm float32 vectors).
 NORM_TOLERANCE = 1e-3
@@ -68,7 +68,7 @@ class Gallery:
     def search(self, probe: NDArray[np.float32], threshold: float, top_k: int = 5, fingerprint: str | None = None) -> list[Match]:
         """The ``top_k`` identities closest to ``probe`` (best template per identity), best first."""
         if fingerprint is not None and fingerprint != self.fingerprint:
-            raise ModelError(
+            raise FingerprintError(
                 f"the gallery was built by embedder {self.fingerprint[:12]}…, the probe by {fingerprint[:12]}…; "
                 "embeddings of different models cannot be compared. Rebuild the gallery with the current model."
             )

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.errors import StoreError
+from edge.errors import FingerprintError, StoreError
 from edge.match import Gallery, template_problem
 
 log = logging.getLogger(__name__)
@@ -330,7 +330,7 @@ class Store:
         template and the person: it could never match, and everyone else stays recognised."""
         others = [r[0] for r in self._db.execute("SELECT DISTINCT embedder_sha256 FROM templates WHERE embedder_sha256 != ?", (fingerprint,))]
         if others:
-            raise StoreError(
+            raise FingerprintError(
                 f"{self.path} holds templates of another embedder model ({', '.join(o[:12] + '…' for o in others)}); "
                 f"the model in use is {fingerprint[:12]}…. Re-enrol everyone with this model."
             )

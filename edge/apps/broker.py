@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from edge.errors import ConfigError
+from edge.errors import BrokerError
 
 
 def mosquitto_binary() -> str | None:
@@ -32,7 +32,7 @@ class LocalBroker:
         a restart of the broker (in ``workdir``)."""
         found = binary or mosquitto_binary()
         if found is None:
-            raise ConfigError("mosquitto is not installed (sudo apt-get install mosquitto)")
+            raise BrokerError("mosquitto is not installed (sudo apt-get install mosquitto)")
         self.binary: str = found
         self.port = port or free_port()
         self.conf = workdir / "mosquitto.conf"
@@ -55,7 +55,7 @@ class LocalBroker:
                     break
                 time.sleep(0.05)
         self.stop()
-        raise ConfigError(f"mosquitto did not start on 127.0.0.1:{self.port}")
+        raise BrokerError(f"mosquitto did not start on 127.0.0.1:{self.port}")
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge.errors import EdgeFaceError
+from edge.errors import EdgeFaceError, OutputError, UsageError
 
 
 def _round(v: Any) -> Any:
@@ -78,7 +78,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
             for x, y in f.landmarks:
                 cv2.circle(canvas, (int(x), int(y)), 2, (0, 0, 255), -1)
         if not cv2.imwrite(str(args.draw), canvas):
-            raise EdgeFaceError(f"cannot write {args.draw}; expected a writable path ending in .png or .jpg")
+            raise OutputError(f"cannot write {args.draw}; expected a writable path ending in .png or .jpg")
     if args.json:
         print(json.dumps(_round([{"box": list(f.box), "score": f.score, "landmarks": f.landmarks.tolist()} for f in faces])))
     else:
@@ -139,7 +139,7 @@ def _labelled(args: argparse.Namespace, rec: Any, conditions: list[str]) -> Any:
     from edge.labelled import embed_set, read_set
 
     if args.root and len(args.inputs) > 1:
-        raise EdgeFaceError("--root applies to one labels file; give one, or leave --root out (each CSV's folder is its root)")
+        raise UsageError("--root applies to one labels file; give one, or leave --root out (each CSV's folder is its root)")
     photos = [p for src in args.inputs for p in read_set(src, args.root)]
 
     emb = embed_set(photos, rec.largest_embedding, conditions=conditions, fingerprint=rec.pipeline_fingerprint,
@@ -153,7 +153,7 @@ def _conditions(text: str) -> list[str]:
     conds = [c.strip() for c in text.split(",") if c.strip()]
     bad = [c for c in conds if c not in DOOR_CONDITIONS]
     if bad or not conds:
-        raise EdgeFaceError(f"--conditions {text!r}: expected a comma-separated list of {', '.join(DOOR_CONDITIONS)}")
+        raise UsageError(f"--conditions {text!r}: expected a comma-separated list of {', '.join(DOOR_CONDITIONS)}")
     return ["clean"] + [c for c in conds if c != "clean"]
 
 
@@ -168,7 +168,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from edge.evaluate import draw_det, evaluate, read_pairs
 
     if len(args.inputs) != 1 or not args.root:
-        raise EdgeFaceError("usage: edgeface evaluate PAIRS.csv --root DIR (or --identification SET... for open-set identification)")
+        raise UsageError("usage: edgeface evaluate PAIRS.csv --root DIR (or --identification SET... for open-set identification)")
     rec = _recognizer(args)
 
     def embed(path: Path) -> Any:
@@ -651,6 +651,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
+    except UsageError as e:
+        print(f"edgeface: error: {e}", file=sys.stderr)
+        return 2
     except EdgeFaceError as e:
         print(f"edgeface: error: {e}", file=sys.stderr)
         return 1

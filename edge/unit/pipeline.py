@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from edge.detect import Detector
 from edge.domain import Detection, Frame, Pixels
 from edge.embed import Embedder
+from edge.errors import FingerprintError
 from edge.liveness import LivenessJudge, LivenessResult
 from edge.match import Gallery, Match
 from edge.quality import Quality, QualityGates, assess
@@ -110,7 +111,8 @@ class Pipeline:
         """Swap in a new gallery (enrolment, removal, rename) with the thresholds for its size;
         live tracks are decided afresh."""
         if len(gallery) and gallery.fingerprint != self.embedder.fingerprint:
-            raise ValueError("gallery and embedder fingerprints differ")  # the store refuses this first
+            raise FingerprintError(f"the gallery was built by embedder {gallery.fingerprint[:12]}…, the pipeline's is "
+                                   f"{self.embedder.fingerprint[:12]}…; re-enrol with this model")  # the store refuses this first
         self.gallery = gallery
         self.decider.thresholds = thresholds
         self.decider.reset_matches()

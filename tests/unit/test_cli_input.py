@@ -137,3 +137,21 @@ def test_demo_workdir_that_is_a_file_is_refused(tmp_path, capsys):
     assert "is a file; expected a folder for the demo's store" in _err(capsys)
     assert f.read_text() == "keep me"
 
+
+
+def test_options_that_do_not_go_together_are_a_usage_error(capsys):
+    assert main(["evaluate", "a.csv", "b.csv"]) == 2  # two pairs files but no --root: which is which is unsaid
+    assert "usage: edgeface evaluate" in _err(capsys)
+
+
+def test_one_exception_per_condition():
+    from edge.errors import EdgeFaceError, FingerprintError, ModelError, StoreError
+
+    # another model's embeddings: one class, caught as a model or a store problem alike
+    assert issubclass(FingerprintError, ModelError) and issubclass(FingerprintError, StoreError)
+    from edge.match import Gallery
+
+    g = Gallery(("a",), np.eye(1, 128, dtype=np.float32), "f" * 64)
+    with pytest.raises(FingerprintError):
+        g.search(np.eye(1, 128, dtype=np.float32)[0], 0.5, fingerprint="e" * 64)
+    assert issubclass(FingerprintError, EdgeFaceError)
