@@ -93,7 +93,7 @@ def collect(args: argparse.Namespace) -> int:
         broker = None
         port = 1  # nothing listens there: the events stay in the outbox
         if not args.no_broker:
-            from edge.demo import LocalBroker, mosquitto_binary
+            from edge.apps.broker import LocalBroker, mosquitto_binary
 
             if mosquitto_binary():
                 broker = LocalBroker(Path(tmp)).start()
