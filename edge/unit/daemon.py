@@ -269,7 +269,9 @@ class Daemon:
                      self._source.description, cfg.mqtt.host, cfg.mqtt.port, cfg.device_id)
             sd_notify("READY=1")
             data_version = store.data_version()
-            next_tick = next_diagnostics = 0.0
+            next_tick = 0.0
+            # the first diagnostics once a few seconds of frames give a frame rate, then every interval
+            next_diagnostics = time.monotonic() + min(5.0, cfg.homeassistant.diagnostics_interval_s)
             try:
                 for frame in self._source.frames(stop):
                     self._apply_commands(store)
@@ -299,6 +301,7 @@ class Daemon:
                     self._drain(stop)
             finally:
                 sd_notify("STOPPING=1")
+                self._publish_diagnostics(pipeline)  # the run's last figures
                 self._publish_state_now(face_present=False, present=[])  # cleared before 'offline'
                 self.publisher.stop(timeout_s=1.0)
                 self._source.close()

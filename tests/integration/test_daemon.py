@@ -98,7 +98,7 @@ def test_clip_gives_one_match_per_visit_and_the_contract_over_mqtt(tmp_path, bro
         seen = [p for t, p, r in listener.messages if t == f"edgeface/demo/person/{key}/last_seen"]
         assert seen and seen[-1].decode() == next(e["timestamp"] for e in got if e["person"] == name)
     diag = [json.loads(p) for t, p, r in listener.messages if t == "edgeface/demo/diagnostics"]
-    assert diag and diag[-1]["people_enrolled"] == 2 and diag[-1]["outbox_pending"] >= 0
+    assert diag and diag[-1]["people_enrolled"] == 2 and diag[-1]["outbox_pending"] >= 0 and diag[-1]["fps"] > 0
     states = [json.loads(p) for t, p, r in listener.messages if t == "edgeface/demo/state"]
     assert any(LIN in s["present"] for s in states) and states[-1]["last_person"] == ALEX
     # the clip has a face in every frame; the run's first state (before 'online') and last (before 'offline') have none

@@ -102,8 +102,9 @@ ENTITIES: dict[str, Expected] = {
     "event.edgeface_demo_recognition": Expected("Recognition", "edgeface_demo_recognition", is_iso_time, EVENT_ATTRIBUTES,
                                                 exact_attributes=True),
     # diagnostics
-    "sensor.edgeface_demo_frames_per_second": Expected("Frames per second", "edgeface_demo_fps", is_number, category="diagnostic"),
-    "sensor.edgeface_demo_frame_latency": Expected("Frame latency", "edgeface_demo_latency", is_number, device_class="duration",
+    "sensor.edgeface_demo_frames_per_second": Expected("Frames per second", "edgeface_demo_fps", lambda s: is_number(s) and float(s) > 0,
+                                                       category="diagnostic"),
+    "sensor.edgeface_demo_frame_latency": Expected("Frame latency", "edgeface_demo_latency", lambda s: is_number(s) and float(s) > 0, device_class="duration",
                                                    category="diagnostic"),
     "sensor.edgeface_demo_events_waiting": Expected("Events waiting", "edgeface_demo_outbox", is_number, category="diagnostic"),
     "sensor.edgeface_demo_camera_reconnects": Expected("Camera reconnects", "edgeface_demo_reconnects", "0", category="diagnostic"),
@@ -149,6 +150,17 @@ def mismatches(states: dict[str, dict[str, Any]]) -> list[str]:
         if exp.device_class is not None and attrs.get("device_class") != exp.device_class:
             out.append(f"{eid}: device_class {attrs.get('device_class')!r}")
     return out
+
+
+def write_entity_table(states: dict[str, dict[str, Any]], path: Path) -> None:
+    """What HA showed while the clip played, as a Markdown table (a CI artefact in build/)."""
+    rows = ["| entity_id | name | state | attributes |", "|---|---|---|---|"]
+    for eid in ENTITIES:
+        s = states[eid]
+        attrs = {k: v for k, v in s["attributes"].items() if k not in ("friendly_name", "icon")}
+        rows.append(f"| `{eid}` | {s['attributes'].get('friendly_name')} | `{s['state']}` | `{json.dumps(attrs)[:200]}` |")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
 
 
 def all_unavailable(ha: HomeAssistant) -> bool:
@@ -305,6 +317,7 @@ def test_the_clip_as_home_assistant_shows_it(ha, unit, ha_broker):
                     show=lambda: f"last seen while available: {seen_running[0]}; now: {ha._edgeface_states()}\ndaemon: {unit.log()}")
         running = ha.states()
         assert running[PEOPLE]["state"] == str(len(running[PEOPLE]["attributes"]["present"]))
+        write_entity_table(running, REPO / "build" / "homeassistant-entities.md")
         assert proc.wait(timeout=60) == 0, unit.log()  # the clip ends: a clean stop
     finally:
         if proc.poll() is None:
