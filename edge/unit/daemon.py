@@ -47,7 +47,8 @@ from edge.unit.config import DeviceConfig
 from edge.unit.decide import VISIT_FACTOR, DecisionPolicy, Thresholds
 from edge.unit.door import DoorRelay
 from edge.unit.doorpolicy import DoorPolicy
-from edge.unit.mqtt import Publisher, event_payload
+from edge.unit.events import Event, Presence
+from edge.unit.mqtt import Publisher
 from edge.unit.pipeline import Decided, FrameResult, Pipeline
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ class Daemon:
         self.publisher: Publisher | None = None
         self.door: DoorRelay | None = None
         self._source: FrameSource | None = None
-        self._state: dict[str, Any] = {}
+        self._state = Presence()
         self._last_person: str | None = None
         self._points: list[OperatingPoint] = []
         self.policy: DoorPolicy = cfg.door.policy()
@@ -253,7 +254,7 @@ class Daemon:
             self._store = store
             self._last_person = store.last_person()
             # this run's state goes out before 'online': never the last run's retained 'face present'
-            self._publish_state_now(face_present=False, present=[])
+            self._publish_state_now(face_present=False, present=())
             self._publish_people(store, gallery)
             if cfg.door.enabled:
                 self._check_policy(gallery)
@@ -302,7 +303,7 @@ class Daemon:
             finally:
                 sd_notify("STOPPING=1")
                 self._publish_diagnostics(pipeline)  # the run's last figures
-                self._publish_state_now(face_present=False, present=[])  # cleared before 'offline'
+                self._publish_state_now(face_present=False, present=())  # cleared before 'offline'
                 self.publisher.stop(timeout_s=1.0)
                 self._source.close()
                 if self.door is not None:
@@ -356,27 +357,26 @@ class Daemon:
                     self.publisher.audit(audit)
                     self._open_if(audit)
                 continue
-            event = event_payload(d, self.cfg.device_id, include_image=self.cfg.mqtt.publish_images,
-                                  include_embedding=self.cfg.mqtt.publish_embeddings)
+            event = Event.of(d, self.cfg.device_id)
             if audit is not None:
-                audit = replace(audit, event_id=event["event_id"])
-            self.publisher.publish_event(event, audit)  # the event and its audit entry: one transaction
+                audit = replace(audit, event_id=event.event_id)
+            wire = self.publisher.publish_event(event, audit)  # the event and its audit entry: one transaction
             if audit is not None:
                 self._open_if(audit)
-            self.stats.events[event["type"]] = self.stats.events.get(event["type"], 0) + 1
-            if event["type"] in ("match", "unknown") and self.cfg.homeassistant.face_image:
+            self.stats.events[event.type] = self.stats.events.get(event.type, 0) + 1
+            if event.type in ("match", "unknown") and self.cfg.homeassistant.face_image:
                 self._publish_face(d)
-            if event["type"] == "match":
-                self._last_person = event["person"]
-                self._remember(event["person"], event["timestamp"])
-                log.info("match: %s (similarity %.3f, track %d)", event["person"], event["similarity"], event["track_id"])
-            elif event["type"] == "spoof":
-                log.warning("presentation attack: a face matching %s judged a spoof (track %d, liveness %s)", event["person"],
-                            event["track_id"], event.get("liveness"))
+            if event.type == "match" and event.person is not None:
+                self._last_person = event.person
+                self._remember(event.person, event.timestamp)
+                log.info("match: %s (similarity %.3f, track %d)", event.person, event.similarity, event.track_id)
+            elif event.type == "spoof":
+                log.warning("presentation attack: a face matching %s judged a spoof (track %d, liveness %s)", event.person,
+                            event.track_id, event.liveness.to_dict() if event.liveness else None)
             else:
-                log.info("unknown face (best similarity %s, track %d)", event["similarity"], event["track_id"])
+                log.info("unknown face (best similarity %s, track %d)", event.similarity, event.track_id)
             if self.on_event is not None:
-                self.on_event(event)
+                self.on_event(wire)  # as it went out (the demo prints it)
 
     def _judge_door(self, d: Decided) -> AuditEntry:
         dec = d.decision
@@ -503,22 +503,21 @@ class Daemon:
             "outbox_pending": self.publisher.pending(), "camera_reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
             "people_enrolled": len(set(pipeline.gallery.identities))})
 
-    def _publish_state_now(self, *, face_present: bool, present: list[str]) -> None:
+    def _publish_state_now(self, *, face_present: bool, present: tuple[str, ...]) -> None:
         assert self.publisher is not None
-        for name in sorted(set(self._state.get("present", [])) - set(present)):
+        for name in sorted(set(self._state.present) - set(present)):
             self.publisher.publish_person(name, present=False)
-        self._state = {"face_present": face_present, "present": present, "last_person": self._last_person}
-        self.publisher.publish_state({**self._state, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
+        self._state = Presence(face_present, present, self._last_person)
+        self.publisher.publish_state(self._state)
 
     def _publish_state(self, result: FrameResult) -> None:
         assert self.publisher is not None
-        state = {"face_present": bool(result.faces), "present": list(result.present), "last_person": self._last_person}
+        state = Presence(bool(result.faces), tuple(result.present), self._last_person)
         if state != self._state:
-            before = set(self._state.get("present", []))
-            for name in sorted(before ^ set(result.present)):
-                self.publisher.publish_person(name, present=name in result.present)
+            for name in sorted(set(self._state.present) ^ set(state.present)):
+                self.publisher.publish_person(name, present=name in state.present)
             self._state = state
-            self.publisher.publish_state({**state, "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
+            self.publisher.publish_state(state)
 
     def _reload(self, store: Store, pipeline: Pipeline, stages: Stages) -> None:
         try:
@@ -567,7 +566,7 @@ class Daemon:
             "camera": {"source": src.description if src else None,
                        "reconnects": src.reconnects if isinstance(src, LiveSource) else 0,
                        "dropped_frames": src.dropped if isinstance(src, LiveSource) else 0},
-            "present": self._state.get("present", []), "last_person": self._last_person,
+            "present": list(self._state.present), "last_person": self._last_person,
             "operating_points": [{"purpose": p.purpose, "target": p.target, "threshold": p.threshold, "bound": p.bound, "backed": p.backed,
                                   "templates": p.comparisons, "visit_factor": p.visit_factor, "source": p.source} for p in self._points],
         }

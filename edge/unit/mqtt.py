@@ -25,7 +25,6 @@ import queue
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -39,36 +38,35 @@ from edge.store import AuditEntry, Store
 from edge.unit import discovery
 from edge.unit.config import HomeAssistantConfig, MQTTConfig
 from edge.unit.discovery import Component, DeviceInfo, Features, Topics
-from edge.unit.pipeline import Decided
+from edge.unit.events import Event, Presence
 
 log = logging.getLogger(__name__)
 
 
-def event_payload(d: Decided, device_id: str, *, include_image: bool = False, include_embedding: bool = False) -> dict[str, Any]:
-    """The JSON of one decision (the ``event`` topic's contract). The face image and the
-    embedding are included only when the config asks for them (privacy)."""
-    dec = d.decision
-    event: dict[str, Any] = {
-        "event_id": uuid.uuid4().hex,
-        "type": dec.type,
-        "person": dec.person,
-        "similarity": None if dec.similarity is None else round(float(dec.similarity), 4),
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "device_id": device_id,
-        "track_id": dec.track_id,
-        "box": [round(v, 1) for v in dec.box.as_tuple()],
+def event_payload(event: Event, *, include_image: bool = False, include_embedding: bool = False) -> dict[str, Any]:
+    """The JSON of one event (the ``event`` topic's contract). The face image and the embedding
+    are included only when the config asks for them (privacy)."""
+    out: dict[str, Any] = {
+        "event_id": event.event_id, "type": event.type, "person": event.person, "similarity": event.similarity,
+        "timestamp": event.timestamp, "device_id": event.device_id, "track_id": event.track_id, "box": list(event.box),
     }
-    if d.liveness is not None:
-        event["liveness"] = d.liveness.to_dict()
-    if d.attributes is not None:
-        event["attributes"] = d.attributes
-    if include_image:
-        ok, jpg = cv2.imencode(".jpg", d.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if event.liveness is not None:
+        out["liveness"] = event.liveness.to_dict()
+    if event.attributes is not None:
+        out["attributes"] = event.attributes
+    if include_image and event.crop is not None:
+        ok, jpg = cv2.imencode(".jpg", event.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if ok:
-            event["image_jpeg_b64"] = base64.b64encode(jpg.tobytes()).decode("ascii")
-    if include_embedding and d.embedding is not None:
-        event["embedding"] = [round(float(x), 6) for x in d.embedding]
-    return event
+            out["image_jpeg_b64"] = base64.b64encode(jpg.tobytes()).decode("ascii")
+    if include_embedding and event.embedding is not None:
+        out["embedding"] = [round(float(x), 6) for x in event.embedding]
+    return out
+
+
+def state_payload(state: Presence) -> dict[str, Any]:
+    """The retained ``state`` topic's JSON."""
+    return {"face_present": state.face_present, "present": list(state.present), "last_person": state.last_person,
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def configure_client(client: mqtt.Client, cfg: MQTTConfig) -> None:
@@ -190,33 +188,36 @@ class Publisher:
 
     # --- what the daemon calls ----------------------------------------------------------------------
 
-    def publish_event(self, event: dict[str, Any], audit: AuditEntry | None = None) -> None:
+    def publish_event(self, event: Event, audit: AuditEntry | None = None) -> dict[str, Any]:
         """Make an event durable (outbox, with its door ``audit`` entry in the same transaction),
         then let the flusher deliver it. If the store cannot be written (disk full, read-only),
         the event waits in memory instead (bounded) and is still delivered while the process
-        lives; the failure is logged (the audit entry is lost with it, and logged too)."""
-        payload = json.dumps(event, separators=(",", ":"))
+        lives; the failure is logged (the audit entry is lost with it, and logged too). Returns the
+        event as it goes out (the JSON contract, with an image or embedding only as configured)."""
+        wire = event_payload(event, include_image=self.cfg.publish_images, include_embedding=self.cfg.publish_embeddings)
+        payload = json.dumps(wire, separators=(",", ":"))
         try:
             with self._lock:
-                dropped = self.store.outbox_put(str(event["event_id"]), self.event_topic, payload, self.max_events, audit)
+                dropped = self.store.outbox_put(event.event_id, self.event_topic, payload, self.max_events, audit)
         except StoreError as e:
             self._store_failures += 1
             if self._store_failures in (1, 10) or self._store_failures % 100 == 0:
                 log.error("event %s not made durable (%s); it waits in memory (%d there) and is published when possible",
-                          event["event_id"], e, len(self._memory) + 1)
+                          event.event_id, e, len(self._memory) + 1)
             if len(self._memory) == self._memory.maxlen:
                 log.warning("in-memory event queue full: dropped the oldest event")
             self._memory.append(payload)
             self._notify()
-            return
+            return wire
         if dropped:
             log.warning("event outbox full (%d events): dropped the %d oldest undelivered event(s)", self.max_events, dropped)
         self._notify()
+        return wire
 
-    def publish_state(self, state: dict[str, Any]) -> None:
+    def publish_state(self, state: Presence) -> None:
         """The retained 'who is here now' state (latest only: sent now if connected, else on
         reconnect)."""
-        self._last_state = json.dumps(state, separators=(",", ":"))
+        self._last_state = json.dumps(state_payload(state), separators=(",", ":"))
         if self._connected.is_set():
             self._client.publish(self.state_topic, self._last_state, qos=1, retain=True)
 

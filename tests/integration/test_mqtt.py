@@ -6,13 +6,13 @@ import time
 
 from edge.store import Store
 from edge.unit.config import MQTTConfig
+from edge.unit.events import Event, Presence
 from edge.unit.mqtt import Publisher
 from tests.integration.conftest import Listener
 
 
-def _event(i: int) -> dict:
-    return {"event_id": f"ev-{i:04d}", "type": "match", "person": "Alice", "similarity": 0.71, "timestamp": "2026-11-22T00:00:00Z",
-            "device_id": "door", "track_id": i, "box": [1, 2, 3, 4]}
+def _event(i: int, **kw) -> Event:
+    return Event(f"ev-{i:04d}", "match", "Alice", 0.71, "2026-11-22T00:00:00.000Z", "door", i, (1.0, 2.0, 3.0, 4.0), **kw)
 
 
 def _cfg(port: int) -> MQTTConfig:
@@ -28,7 +28,7 @@ def test_availability_discovery_and_ordered_events(broker, tmp_path):
             assert listen.wait_for(lambda: pub.connected)
             for i in range(20):
                 pub.publish_event(_event(i))
-            pub.publish_state({"face_present": True, "last_person": "Alice", "present": ["Alice"]})
+            pub.publish_state(Presence(True, ("Alice",), "Alice"))
             assert listen.wait_for(lambda: len(listen.events()) == 20)
             assert [e["event_id"] for e in listen.events()] == [f"ev-{i:04d}" for i in range(20)]
             assert listen.wait_for(lambda: pub.pending() == 0)
@@ -166,9 +166,8 @@ def test_disk_full_events_still_go_out_and_the_failure_is_logged(broker, tmp_pat
         pub.start()
         try:
             assert listen.wait_for(lambda: pub.connected)
-            big = {**_event(0), "pad": "x" * 20000}
             for i in range(5):
-                pub.publish_event({**big, "event_id": f"ev-{i:04d}"})
+                pub.publish_event(_event(i, attributes={"pad": "x" * 20000}))
             assert listen.wait_for(lambda: len(listen.events()) == 5)
             assert [e["event_id"] for e in listen.events()] == [f"ev-{i:04d}" for i in range(5)]
             assert st.outbox_count() == 0 and pub.pending() == 0
