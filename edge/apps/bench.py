@@ -163,7 +163,7 @@ def _daemon_once(store: Path, port: int, threads: int, workdir: Path, *, realtim
 
     from edge.apps.demo import DEMO_DIR
     from edge.unit.config import apply_overrides
-    from edge.unit.daemon import status_path
+    from edge.unit.status import status_path
 
     cfg = workdir / f"bench-{threads}.yaml"
     data = apply_overrides(yaml.safe_load((DEMO_DIR / "demo.yaml").read_text()),

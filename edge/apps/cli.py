@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import EdgeFaceError, OutputError, UsageError
+from edge.unit.status import Status
 
 
 def _round(v: Any) -> Any:
@@ -431,54 +432,37 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from edge.apps.cli_door import store_path
     from edge.store import check_store_path
-    from edge.unit.daemon import status_path
+    from edge.unit.status import read_status, status_path
 
     store = check_store_path(store_path(args), create=True)  # its folder must exist
     path = status_path(store)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    if not path.exists():
         nothing = "" if store.exists() else f"; there is no store at {store} either: check --store or the config's store.path"
-        raise EdgeFaceError(f"no status at {path}: the daemon has not run with store {store} (start it with edgeface run){nothing}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise EdgeFaceError(f"cannot read {path}: {e}") from e
+        raise EdgeFaceError(f"no status at {path}: the daemon has not run with store {store} (start it with edgeface run){nothing}")
+    st = read_status(path)
+    age = time.time() - st.updated_unix
+    alive = True
     try:
-        st = json.loads(text)
-        if not isinstance(st, dict):
-            raise TypeError(f"expected a JSON object, found {type(st).__name__}")
-        age = time.time() - float(st.get("updated_unix", 0))
-        alive = True
-        try:
-            os.kill(int(st["pid"]), 0)
-        except OSError:
-            alive = False
-        if st.get("state") == "running" and (not alive or age > 30):
-            st["state"] = "not responding" if alive else "dead (did not stop cleanly)"
-        lines = _status_lines(st, age)
-    except json.JSONDecodeError as e:
-        raise EdgeFaceError(f"{path}: not JSON ({e}); {_NOT_STATUS}") from None
-    except KeyError as e:
-        raise EdgeFaceError(f"{path}: no {e} in it; {_NOT_STATUS}") from None
-    except (TypeError, ValueError, AttributeError, OverflowError) as e:
-        raise EdgeFaceError(f"{path}: a value has the wrong type ({e}); {_NOT_STATUS}") from None
-    print(json.dumps(st) if args.json else "\n".join(lines))
-    return 0 if st["state"] in ("running", "stopped") else EXIT_NO
+        os.kill(st.pid, 0)
+    except OSError:
+        alive = False
+    state = st.state
+    if state == "running" and (not alive or age > 30):
+        state = "not responding" if alive else "dead (did not stop cleanly)"
+    st = st.model_copy(update={"state": state})
+    print(json.dumps(st.model_dump()) if args.json else "\n".join(_status_lines(st, age)))
+    return 0 if st.state in ("running", "stopped") else EXIT_NO
 
 
-_NOT_STATUS = ("expected the status file edgeface run writes (rewritten every second while the daemon runs): "
-               "start the daemon, or delete the file")
-
-
-def _status_lines(st: dict[str, Any], age: float) -> list[str]:
-    """``edgeface status``'s text; KeyError / TypeError / ValueError when ``st`` is not a daemon's status."""
-    cam, lat = st["camera"], st.get("latency_ms", {})
+def _status_lines(st: Status, age: float) -> list[str]:
+    """``edgeface status``'s text."""
+    cam = st.camera
     return [
-        f"{st['device_id']}: {st['state']} (pid {st['pid']}, updated {age:.0f} s ago, up {float(st['uptime_s']):.0f} s)",
-        f"  camera {cam['source']}: {st['frames']} frames, {float(st['fps']):.1f} fps now, "
-        f"{cam['dropped_frames']} dropped, {cam['reconnects']} reconnects",
-        "  latency ms (median / p95): " + ", ".join(f"{k} {float(v['median']):.1f} / {float(v['p95']):.1f}" for k, v in lat.items()),
-        f"  events {st['events']}; outbox {st['outbox_pending']} waiting; MQTT {'connected' if st['mqtt_connected'] else 'NOT connected'}",
-        f"  present now: {', '.join(map(str, st['present'])) or 'nobody'}; last recognised: {st['last_person'] or '-'}",
+        f"{st.device_id}: {st.state} (pid {st.pid}, updated {age:.0f} s ago, up {st.uptime_s:.0f} s)",
+        f"  camera {cam.source}: {st.frames} frames, {st.fps:.1f} fps now, {cam.dropped_frames} dropped, {cam.reconnects} reconnects",
+        "  latency ms (median / p95): " + ", ".join(f"{k} {v.median:.1f} / {v.p95:.1f}" for k, v in st.latency_ms.items()),
+        f"  events {st.events}; outbox {st.outbox_pending} waiting; MQTT {'connected' if st.mqtt_connected else 'NOT connected'}",
+        f"  present now: {', '.join(st.present) or 'nobody'}; last recognised: {st.last_person or '-'}",
     ]
 
 

@@ -15,7 +15,6 @@ commands on ``door/set`` (edge.unit.commands), applied here in the loop, never i
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -50,6 +49,7 @@ from edge.unit.doorpolicy import DoorPolicy
 from edge.unit.events import Event, Presence
 from edge.unit.mqtt import Publisher
 from edge.unit.pipeline import Decided, FrameResult, Pipeline
+from edge.unit.status import Status, status_path, write_status
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,6 @@ def hw_version() -> str:
     except OSError:
         model = ""
     return model or platform.machine()
-
-
-def status_path(store_path: str | Path) -> Path:
-    """Where the daemon writes its status (next to the store)."""
-    p = Path(store_path)
-    return p.with_name(p.name + ".status.json")
 
 
 def process_age_s() -> float | None:
@@ -548,11 +542,11 @@ class Daemon:
             log.warning("gallery %s: nobody is enrolled, every face will be reported as unknown "
                         "(edgeface enroll --store STORE --name NAME PHOTO...)", what)
 
-    def status(self, state: str) -> dict[str, Any]:
+    def status(self, state: str) -> Status:
         s = self.stats
         pub = self.publisher
         src = self._source
-        return {
+        return Status.model_validate({
             "state": state, "pid": os.getpid(), "device_id": self.cfg.device_id, "version": __version__,
             "started_at": datetime.fromtimestamp(s.started_wall, UTC).isoformat(timespec="seconds"),
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"), "updated_unix": time.time(),
@@ -569,13 +563,10 @@ class Daemon:
             "present": list(self._state.present), "last_person": self._last_person,
             "operating_points": [{"purpose": p.purpose, "target": p.target, "threshold": p.threshold, "bound": p.bound, "backed": p.backed,
                                   "templates": p.comparisons, "visit_factor": p.visit_factor, "source": p.source} for p in self._points],
-        }
+        })
 
     def _write_status(self, state: str) -> None:
-        tmp = self.status_file.with_name(self.status_file.name + ".tmp")
         try:
-            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # names who is present
-                f.write(json.dumps(self.status(state), indent=1))
-            os.replace(tmp, self.status_file)
+            write_status(self.status_file, self.status(state))
         except OSError as e:
             log.warning("cannot write the status file %s: %s", self.status_file, e)

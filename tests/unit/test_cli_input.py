@@ -89,15 +89,15 @@ def test_find_names_the_gallery_types_it_takes(tmp_path, gallery, message):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"state": "running", "pid": 1', "not JSON (Expecting"),
-    ("[1, 2]", "a value has the wrong type (expected a JSON object, found list)"),
-    ('{"state": "stopped", "pid": 1}', "no 'camera' in it"),
-    ('{"state": "stopped", "pid": "one", "camera": {}}', "a value has the wrong type"),
-    ('{"state": "stopped", "pid": 1, "device_id": "d", "uptime_s": "long", "camera": {"source": "x"}}', "could not convert string to float: 'long'"),
+    ('{"state": "running", "pid": 1', "not JSON (Invalid JSON"),
+    ("[1, 2]", "the whole file: input should be an object"),
+    ('{"state": "stopped", "pid": 1}', "no 'device_id', 'version'"),
+    ('{"state": "stopped", "pid": "one", "camera": {}}', "pid: input should be a valid integer"),
+    ('{"state": "stopped", "pid": 1, "device_id": "d", "uptime_s": "long", "camera": {"source": "x"}}', "uptime_s: input should be a valid number"),
     ("\xff\xfe", "cannot read"),
 ])
 def test_a_malformed_status_file_is_reported_not_a_traceback(tmp_path, capsys, content, message):
-    from edge.unit.daemon import status_path
+    from edge.unit.status import status_path
 
     store = tmp_path / "s.db"
     store.touch()
