@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.errors import FingerprintError, GalleryError, ImageError, NoFaceError
+from edge.files import owner_only_atomic
 from edge.image import IMAGE_SUFFIXES
 from edge.match import Gallery, template_problem
 
@@ -80,13 +80,8 @@ def _write_npz(path: Path, fingerprint: str, rows: list[tuple[str, str, int, int
     face embeddings); raises OSError."""
     meta = {"fingerprint": fingerprint, "files": [{"path": r, "identity": i, "size": s, "mtime_ns": m} for r, i, s, m, _ in rows]}
     emb = np.stack([e for *_, e in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-            np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), embeddings=emb)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with owner_only_atomic(path) as f:
+        np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), embeddings=emb)
 
 
 def _write_cache(path: Path, fingerprint: str, rows: list[tuple[str, str, int, int, NDArray[np.float32]]], dim: int) -> None:

@@ -36,6 +36,7 @@ from edge.calibration import OperatingPoint, load_calibration
 from edge.domain import Detection, Pixels
 from edge.errors import StoreError
 from edge.liveness import LivenessJudge
+from edge.logs import worth_logging
 from edge.match import Gallery
 from edge.quality import QualityGates
 from edge.stages import Stages
@@ -321,7 +322,7 @@ class Daemon:
             result = pipeline.process(frame)
         except Exception:
             self.stats.frame_errors += 1
-            if self.stats.frame_errors <= 3 or self.stats.frame_errors % 100 == 0:
+            if worth_logging(self.stats.frame_errors):
                 log.exception("frame %d could not be processed (%d so far); skipping it", frame.index, self.stats.frame_errors)
             return None
         dt = time.perf_counter() - t0

@@ -34,6 +34,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.errors import StoreError
+from edge.logs import worth_logging
 from edge.store import AuditEntry, Store
 from edge.unit import discovery
 from edge.unit.config import HomeAssistantConfig, MQTTConfig
@@ -201,7 +202,7 @@ class Publisher:
                 dropped = self.store.outbox_put(event.event_id, self.event_topic, payload, self.max_events, audit)
         except StoreError as e:
             self._store_failures += 1
-            if self._store_failures in (1, 10) or self._store_failures % 100 == 0:
+            if worth_logging(self._store_failures):
                 log.error("event %s not made durable (%s); it waits in memory (%d there) and is published when possible",
                           event.event_id, e, len(self._memory) + 1)
             if len(self._memory) == self._memory.maxlen:
@@ -361,7 +362,7 @@ class Publisher:
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._failures += 1
-        if self._failures in (1, 10) or self._failures % 100 == 0:
+        if worth_logging(self._failures):
             log.warning("cannot reach the MQTT broker at %s:%s (attempt %d); events wait in the outbox (%d now) and "
                         "go out once it is reachable; check mqtt.host/port and that the broker runs",
                         self.cfg.host, self.cfg.port, self._failures, self._outbox_size())

@@ -5,12 +5,12 @@ file that is not a status is refused naming the key that is wrong."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edge.errors import StoreError
+from edge.files import owner_only_atomic
 
 
 class _Part(BaseModel):
@@ -78,10 +78,8 @@ def status_path(store_path: str | Path) -> Path:
 
 def write_status(path: Path, status: Status) -> None:
     """Atomically, readable by the owner only (it names who is present)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    with owner_only_atomic(path, "w") as f:
         f.write(json.dumps(status.model_dump(), indent=1))
-    os.replace(tmp, path)
 
 
 NOT_STATUS = "expected the status file edgeface run writes (rewritten every second while the daemon runs): start the daemon, or delete the file"
