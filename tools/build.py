@@ -39,6 +39,7 @@ from edge.errors import ConversionError, EdgeFaceError
 from edge.manifest import SCHEMA, check_sections, load_manifest
 from edge.tensors import Model
 from tools import calibration, dataset, edgetpu, fidelity
+from tools.compare import max_rel_diff
 from tools.converters import CONVERTERS
 from tools.quantize import GraphInfo, require_full_integer, to_tflite
 from tools.sources import DEFAULT_CACHE, SOURCES_FILE, ModelSource, fetch, licence_files, load_sources, local_path
@@ -199,7 +200,7 @@ class Builder:
             ref = fg.reference(x.reshape(fg.input_shape).astype(np.float32))
             got = run_f(x)
             for name, r in ref.items():
-                diff = float(np.abs(got[name].reshape(r.shape) - r).max()) / max(1.0, float(np.abs(r).max()))
+                diff = max_rel_diff(got[name], r)
                 worst = max(worst, diff)
         if worst > 1e-3:
             raise ConversionError(f"{src.name}: float TFLite differs from the original model by {worst:.2e} (relative); the conversion is wrong")

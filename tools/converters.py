@@ -27,6 +27,7 @@ import numpy as np
 
 from edge.detect import head_ranges
 from edge.errors import ConversionError
+from tools.compare import max_rel_diff
 from tools.graph import Step, head, separable_pairs
 from tools.onnx_prep import prepare_onnx, unpack_block_quantised
 from tools.replicas import check_replicas, reparametrise, shared_tensors
@@ -165,7 +166,7 @@ def keras_h5(src: Path, build: dict[str, Any], sample: np.ndarray, work: Path) -
         probe = np.random.default_rng(0).uniform(-1, 1, (4, *model.input_shape[1:])).astype(np.float32)
         before = np.asarray(model(probe, training=False))
         notes["separable_convs_equalised"] = _equalize_separable(model)
-        diff = float(np.abs(np.asarray(model(probe, training=False)) - before).max()) / max(1.0, float(np.abs(before).max()))
+        diff = max_rel_diff(np.asarray(model(probe, training=False)), before)
         if diff > 1e-4:
             raise ConversionError(f"{src.name}: equalisation changed the model's output (max relative diff {diff:.2e})")
         notes["rewrite_max_rel_diff"] = float(f"{diff:.3g}")
@@ -340,7 +341,7 @@ def tflite_float(src: Path, build: dict[str, Any], sample: np.ndarray, work: Pat
         probe = tf.constant(_normalise_np(sample[:2].reshape(-1, h, w, c)[:1].astype(np.float32), norm))
         plain = _execute(probe, steps, consts, in_idx, outputs)[0]
         rewritten = _execute(probe, steps, consts, in_idx, outputs, prelu_depthwise=True)[0]
-        diff = max(float(np.abs(rewritten[k].numpy() - v.numpy()).max()) / max(1.0, float(np.abs(v.numpy()).max())) for k, v in plain.items())
+        diff = max(max_rel_diff(rewritten[k].numpy(), v.numpy()) for k, v in plain.items())
         if diff > 1e-4:
             raise ConversionError(f"{src.name}: PRELU as depthwise convolutions changed the output (max relative diff {diff:.2e})")
         notes["prelu_rewrite_max_rel_diff"] = float(f"{diff:.3g}")

@@ -17,6 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 from edge.errors import ConversionError
+from tools.compare import max_rel_diff
 
 
 def _dequantize(q: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int, block: int) -> np.ndarray:
@@ -323,7 +324,7 @@ def check_same_function(original: Path, changed: Path, input_shape: list[int], t
         ra = a.run(None, {a.get_inputs()[0].name: x})
         rb = b.run(None, {b.get_inputs()[0].name: x})
         for p, q in zip(ra, rb, strict=True):
-            worst = max(worst, float(np.abs(p - q).max()) / max(1.0, float(np.abs(p).max())))
+            worst = max(worst, max_rel_diff(q, p))
     if worst > tol:
         raise ConversionError(f"{changed.name}: graph rewrite changed the model's output (max relative diff {worst:.2e})")
     return worst
