@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
+from edge.quality import QualityGates
+from edge.unit.decide import DecisionPolicy
 from edge.unit.doorpolicy import DAYS, Day, DoorPolicy, Rule, parse_hours
 from edge.yamlfile import read_yaml
 
@@ -58,13 +60,16 @@ class ModelsConfig(_Strict):
         return v
 
 
+_POLICY, _GATES = DecisionPolicy(), QualityGates()  # the defaults live with the stages that use them
+
+
 class DecisionConfig(_Strict):
-    window_frames: int = Field(10, ge=1, le=300, description="a track's last N good frames are averaged into one embedding")
-    min_hits: int = Field(3, ge=1, le=300, description="of those, at least this many must match the person on their own (K of N)")
-    cooldown_s: float = Field(30.0, ge=0)
-    unknown_after_frames: int = Field(15, ge=1)
-    margin: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description="the best person's similarity must beat the second best by this much")
-    max_frames: int = Field(40, ge=1, le=1000, description="a track is decided on its first N good frames (the visit factor was measured on 40)")
+    window_frames: int = Field(_POLICY.window_frames, ge=1, le=300, description="a track's last N good frames are averaged into one embedding")
+    min_hits: int = Field(_POLICY.min_hits, ge=1, le=300, description="of those, at least this many must match the person on their own (K of N)")
+    cooldown_s: float = Field(_POLICY.cooldown_s, ge=0)
+    unknown_after_frames: int = Field(_POLICY.unknown_after_frames, ge=1)
+    margin: float = Field(_POLICY.margin, ge=0, le=1, allow_inf_nan=False, description="the best person's similarity must beat the second best by this much")
+    max_frames: int = Field(_POLICY.max_frames, ge=1, le=1000, description="a track is decided on its first N good frames (the visit factor was measured on 40)")
 
     @model_validator(mode="after")
     def _hits_fit_window(self) -> DecisionConfig:
@@ -84,9 +89,9 @@ class RecognitionConfig(_Strict):
                                 description="chance that a stranger's visit is announced as an enrolled person: " + _RATE)
     cosine_threshold: float | None = Field(None, gt=0, le=1, allow_inf_nan=False,
                                            description="expert override: a raw cosine threshold for announcing instead of announce_far")
-    min_face_px: int = Field(40, ge=8)
-    min_sharpness: float = Field(20.0, ge=0, description="variance of the Laplacian of the aligned face")
-    max_yaw_ratio: float = Field(0.6, gt=0, le=1)
+    min_face_px: int = Field(int(_GATES.min_face_px), ge=8)
+    min_sharpness: float = Field(_GATES.min_sharpness, ge=0, description="variance of the Laplacian of the aligned face")
+    max_yaw_ratio: float = Field(_GATES.max_yaw_ratio, gt=0, le=1)
     decision: DecisionConfig = DecisionConfig()
 
 
