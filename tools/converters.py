@@ -27,7 +27,7 @@ import numpy as np
 
 from edge.detect import head_ranges
 from edge.errors import ConversionError
-from tools.compare import max_rel_diff
+from tools.compare import equalisation_scale, max_rel_diff
 from tools.graph import Step, head, separable_pairs
 from tools.onnx_prep import prepare_onnx, unpack_block_quantised
 from tools.replicas import check_replicas, reparametrise, shared_tensors
@@ -194,7 +194,7 @@ def _equalize_tflite_steps(steps: list[Step], consts: dict[int, np.ndarray]) -> 
             continue
         r_dw = np.abs(dw).reshape(-1, dw.shape[3]).max(0)
         r_pw = np.abs(pw).reshape(pw.shape[0], -1).max(0)
-        s = np.where((r_dw > 0) & (r_pw > 0), np.sqrt(r_dw / np.maximum(r_pw, 1e-12)), 1.0).astype(np.float32)
+        s = equalisation_scale(r_dw, r_pw)
         # The pointwise conv's bias absorbs nothing: (dw/s)(x) + db/s, then pw*s: pw*s*(dw x + db)/s.
         consts[ins[1]] = (dw / s).astype(np.float32)
         consts[ins[2]] = (db / s).astype(np.float32)
@@ -215,7 +215,7 @@ def _equalize_separable(model: Any) -> int:
         dw, pw = weights[0], weights[1]  # [kh, kw, C, M], [1, 1, C*M, O]
         r_dw = np.abs(dw).reshape(-1, dw.shape[2] * dw.shape[3]).max(0)
         r_pw = np.abs(pw).reshape(-1, pw.shape[3]).max(1)
-        s = np.where((r_dw > 0) & (r_pw > 0), np.sqrt(r_dw / np.maximum(r_pw, 1e-12)), 1.0).astype(np.float32)
+        s = equalisation_scale(r_dw, r_pw)
         weights[0] = dw / s.reshape(1, 1, dw.shape[2], dw.shape[3])
         weights[1] = pw * s.reshape(1, 1, -1, 1)
         layer.set_weights(weights)

@@ -17,7 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 from edge.errors import ConversionError
-from tools.compare import max_rel_diff
+from tools.compare import equalisation_scale, max_rel_diff
 
 
 def _dequantize(q: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, axis: int, block: int) -> np.ndarray:
@@ -299,7 +299,7 @@ def equalize_cross_layer(model: onnx.ModelProto, rounds: int = 4) -> int:
                 rb = np.abs(wb).reshape(c, -1).max(1)
             else:
                 continue
-            s = np.where((ra > 0) & (rb > 0), np.sqrt(ra / np.maximum(rb, 1e-12)), 1.0).astype(np.float32)
+            s = equalisation_scale(ra, rb)
             w.arrays[a.input[1]] = wa / s.reshape(-1, 1, 1, 1)
             if len(a.input) > 2 and a.input[2]:
                 w.arrays[a.input[2]] = w.arrays[a.input[2]] / s
