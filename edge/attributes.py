@@ -53,6 +53,10 @@ class AgeEstimator(_Head):
     def age(self, crop: Pixels) -> float:
         return float(self.probabilities(crop) @ self.weights)
 
+    def years(self, logits: NDArray) -> float:
+        """The expected age from a run's raw class scores (this model's or its float original's)."""
+        return float(softmax(np.asarray(logits, np.float32).reshape(-1)) @ self.weights)
+
 
 class Classifier(_Head):
     """Gender or emotion: labels from the manifest."""

@@ -44,7 +44,12 @@ class Embedder:
         return align_for(image, det.landmarks, self.preprocess)
 
     def embed(self, crop: Pixels) -> Embedding:
-        out = self.model.run(pixels_to_input(crop, self.model.manifest.input))[self.output].reshape(-1)
+        return self.decode(self.model.run(pixels_to_input(crop, self.model.manifest.input)))
+
+    def decode(self, outputs: dict[str, NDArray]) -> Embedding:
+        """The embedding in a run's outputs (this model's, or its float original's: the toolchain's
+        fidelity check decodes both with this)."""
+        out = np.asarray(outputs[self.output], np.float32).reshape(-1)
         return Embedding(l2_normalise(out), float(np.linalg.norm(out)))
 
     def embed_crop(self, crop: Pixels) -> NDArray[np.float32]:

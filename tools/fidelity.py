@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.attributes import softmax
+from edge.attributes import AgeEstimator, softmax
 from edge.detect import LetterboxDetector, box_ious
 from edge.domain import Pixels
-from edge.embed import l2_normalise
+from edge.embed import Embedder
 from edge.mesh import decode, eye_openness, inter_ocular
 from edge.tensors import Model, pixels_to_input
 
@@ -131,13 +131,13 @@ def embedder(
 ) -> tuple[Result, float]:
     """Cosine(int8, float) on crops, and same/different agreement on labelled pairs at
     the threshold chosen (on int8 similarities) for ``target_far``. Returns the threshold too."""
-    out = model.manifest.decoding.get("output", model.manifest.outputs[0].name)
+    embedder = Embedder(model)  # the device's own decoding, for both sides
 
     def emb_q(c: NDArray) -> NDArray:
-        return l2_normalise(int8_outputs(model, c)[out].reshape(-1))
+        return embedder.decode(int8_outputs(model, c)).vector
 
     def emb_f(c: NDArray) -> NDArray:
-        return l2_normalise(float_run(c)[out].reshape(-1))
+        return embedder.decode(float_run(c)).vector
 
     cos = np.asarray([float(emb_q(c) @ emb_f(c)) for _, c in crops])
     eq = {k: emb_q(c) for k, c in pair_crops.items()}
@@ -176,9 +176,9 @@ def classifier(task: str, model: Model, float_run: FloatRunner, crops: list[tupl
 
 def age(model: Model, float_run: FloatRunner, crops: list[tuple[str, Pixels]]) -> Result:
     out = model.manifest.outputs[0].name
-    w = np.asarray(model.manifest.decoding["weights"], np.float32)
-    aq = np.asarray([softmax(int8_outputs(model, c)[out].reshape(-1)) @ w for _, c in crops])
-    af = np.asarray([softmax(float_run(c)[out].reshape(-1)) @ w for _, c in crops])
+    head = AgeEstimator(model)  # the device's own decoding, for both sides
+    aq = np.asarray([head.years(int8_outputs(model, c)[out]) for _, c in crops])
+    af = np.asarray([head.years(float_run(c)[out]) for _, c in crops])
     d = np.abs(aq - af)
     metrics = {"crops": float(len(crops)), "mean_abs_diff_years": float(d.mean()), "max_abs_diff_years": float(d.max()), "mean_age_float": float(af.mean())}
     return _judge("age", metrics)
