@@ -1,8 +1,11 @@
 """The committed models: what the manifests promise holds for the files."""
 
+import shutil
+
 import numpy as np
 import pytest
 
+from edge.errors import ModelError
 from edge.manifest import MODELS_DIR, load_manifest
 from edge.tensors import Model, pixels_to_input
 
@@ -53,3 +56,56 @@ def test_sface_int8_runs_as_one_xnnpack_partition():
     ops = Counter(o["op_name"] for o in m.interpreter._get_ops_details())
     assert "PRELU" not in ops
     assert ops["DELEGATE"] == 1
+
+
+# --- a manifest and its model file must agree (moved from tests/unit: these load interpreters) ---
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    dst = tmp_path / "gender"
+    shutil.copytree(MODELS_DIR / "gender", dst)
+    return dst
+
+
+def test_corrupt_model_file_is_refused(model_copy):
+    f = model_copy / "gender_int8.tflite"
+    f.write_bytes(f.read_bytes()[:1000])
+    with pytest.raises(ModelError, match="sha256 is .* but manifest.yaml expects"):
+        Model(load_manifest(model_copy))
+
+
+def test_wrong_model_file_is_refused(model_copy):
+    shutil.copy(MODELS_DIR / "emotion" / "emotion_int8.tflite", model_copy / "gender_int8.tflite")
+    with pytest.raises(ModelError, match="sha256"):
+        Model(load_manifest(model_copy))
+    # Even with the hash check off, the input spec catches a swapped file.
+    with pytest.raises(ModelError, match="do not belong together"):
+        Model(load_manifest(model_copy), verify=False)
+
+
+def test_not_a_tflite_file(model_copy):
+    (model_copy / "gender_int8.tflite").write_bytes(b"\x00" * 4096)
+    with pytest.raises(ModelError, match="cannot load this file as a TFLite model"):
+        Model(load_manifest(model_copy), verify=False)
+
+
+def test_missing_and_malformed_manifests(tmp_path, model_copy):
+    with pytest.raises(ModelError, match="no such model manifest; expected models/<name>/manifest.yaml"):
+        load_manifest(tmp_path / "nothing")
+    (model_copy / "manifest.yaml").write_text("schema: 99\n")
+    with pytest.raises(ModelError, match="expected a manifest with schema: 1, found 99"):
+        load_manifest(model_copy)
+    (model_copy / "manifest.yaml").write_text("schema: 1\nname: x\n")
+    with pytest.raises(ModelError, match="missing key"):
+        load_manifest(model_copy)
+
+
+def test_edgetpu_missing_is_an_error_unless_fallback_is_asked(model_copy):
+    from edge.errors import RuntimeNotAvailableError
+
+    man = load_manifest(model_copy)
+    with pytest.raises(RuntimeNotAvailableError, match="libedgetpu1-std"):
+        Model(man, edgetpu="usb")
+    m = Model(man, edgetpu="usb", cpu_fallback=True)  # explicit: runs on the CPU
+    assert m.input_shape == man.input.shape

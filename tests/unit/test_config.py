@@ -1,8 +1,6 @@
 """Device configs: every bundled one validates; mistakes name the key path and the fix."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -155,18 +153,20 @@ def test_file_errors_and_overrides(tmp_path):
     assert cfg.mqtt.port == 18830 and cfg.store.path == tmp_path / "s.db"
 
 
-def test_cli_check(tmp_path):
+def test_cli_check(tmp_path, capsys):
+    from edge.apps.cli import main
+
     good = tmp_path / "door.yaml"
     data = _base(tmp_path)
     data["mqtt"]["password"] = "hunter2"
     good.write_text(yaml.safe_dump(data))
-    res = subprocess.run([sys.executable, "-m", "edge.apps.cli", "check", str(good), "--json"], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["mqtt"]["password"] == "**********" and "hunter2" not in res.stdout
+    assert main(["check", str(good), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["mqtt"]["password"] == "**********" and "hunter2" not in out
     data["camera"]["sorce"] = "x"
     good.write_text(yaml.safe_dump(data))
-    res = subprocess.run([sys.executable, "-m", "edge.apps.cli", "check", str(good)], capture_output=True, text=True)
-    assert res.returncode == 1 and "camera.sorce: unknown key" in res.stderr
+    assert main(["check", str(good)]) == 1
+    assert "camera.sorce: unknown key" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])

@@ -43,3 +43,14 @@ def test_imports_flow_from_the_apps_to_the_unit_to_the_library():
     proc = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "2 kept, 0 broken" in proc.stdout
+
+
+def test_unit_tests_are_pure():
+    """tests/unit: no subprocess, no interpreter, no network (those tests live in tests/integration)."""
+    forbidden = {"subprocess", "socket", "paho", "edge.tensors", "edge.stages", "edge.runtime", "edge.apps.broker", "tests.integration"}
+    for path in sorted((REPO / "tests" / "unit").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            for n in names:
+                assert not any(n == f or n.startswith(f + ".") for f in forbidden), f"{path.name} imports {n}"
