@@ -65,7 +65,7 @@ def test_clip_gives_one_match_per_visit_and_the_contract_over_mqtt(tmp_path, bro
     assert listener.wait_for(lambda: listener.client.is_connected())
     daemon, stats, produced = run_collecting(config(tmp_path, store, broker.port))
     assert listener.wait_for(lambda: len(listener.events()) >= len(produced))
-    time.sleep(0.3)
+    assert listener.wait_for(lambda: any(t == "edgeface/demo/availability" and p == b"offline" for t, p, _ in listener.messages))
     listener.close()
     got = listener.events()
     # one match per visit, right names, in order; Lin's second shot is within the cooldown. The audience
@@ -230,7 +230,13 @@ def test_sigterm_publishes_offline_and_stops_promptly(tmp_path, broker, template
     proc = subprocess.Popen([*EDGEFACE, "run", "--config", str(cfg)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert listener.wait_for(lambda: any(p == b"online" for _, p, _ in listener.messages), timeout=60)
-        time.sleep(1.5)  # the status file is written once a second
+        def written() -> bool:  # the status file is rewritten once a second
+            try:
+                return json.loads(status_path(store).read_text())["frames"] > 0
+            except (OSError, ValueError, KeyError):
+                return False
+
+        assert listener.wait_for(written, timeout=30)
         live = subprocess.run([*EDGEFACE, "status", "--config", str(cfg), "--json"], cwd=REPO, capture_output=True, text=True, timeout=60)
         st = json.loads(live.stdout)
         assert live.returncode == 0 and st["state"] == "running" and st["frames"] > 0 and st["mqtt_connected"] is True
