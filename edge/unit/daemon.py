@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -250,7 +250,7 @@ class Daemon:
             self._last_person = store.last_person()
             # this run's state goes out before 'online': never the last run's retained 'face present'
             self._publish_state_now(face_present=False, present=())
-            self._publish_people(store, gallery)
+            self._publish_people(store, gallery.identities)
             if cfg.door.enabled:
                 self._check_policy(gallery)
                 self.door_enabled = store.door_enabled()
@@ -359,8 +359,8 @@ class Daemon:
             if audit is not None:
                 self._open_if(audit)
             self.stats.events[event.type] = self.stats.events.get(event.type, 0) + 1
-            if event.type in ("match", "unknown") and self.cfg.homeassistant.face_image:
-                self._publish_face(d)
+            if event.type in ("match", "unknown"):
+                self.publisher.publish_face(d.crop)
             if event.type == "match" and event.person is not None:
                 self._last_person = event.person
                 self._remember(event.person, event.timestamp)
@@ -474,20 +474,12 @@ class Daemon:
         except StoreError as e:  # only Home Assistant's 'last person' and 'last seen' after a restart depend on it
             log.warning("last person not stored: %s", e)
 
-    def _publish_people(self, store: Store, gallery: Gallery) -> None:
-        """Every enrolled person's 'at the door' (not yet: this run saw no one) and 'last seen'."""
+    def _publish_people(self, store: Store, names: Iterable[str]) -> None:
+        """These enrolled people's 'at the door' (not yet: this run has not seen them) and 'last seen'."""
         assert self.publisher is not None
         seen = store.last_seen()
-        for name in sorted(set(gallery.identities)):
+        for name in sorted(set(names)):
             self.publisher.publish_person(name, present=False, seen_at=seen.get(name))
-
-    def _publish_face(self, d: Decided) -> None:
-        import cv2
-
-        assert self.publisher is not None
-        ok, jpg = cv2.imencode(".jpg", d.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        if ok:
-            self.publisher.publish_image(jpg.tobytes())
 
     def _publish_diagnostics(self, pipeline: Pipeline) -> None:
         assert self.publisher is not None
@@ -526,11 +518,8 @@ class Daemon:
         self._log_gallery(gallery, "reloaded")
         pipeline.set_gallery(gallery, self._thresholds(stages, gallery))
         if self.publisher is not None:
-            added = set(gallery.identities) - set(old.identities)
             self.publisher.set_people(gallery.identities)
-            seen = store.last_seen()
-            for name in sorted(added):
-                self.publisher.publish_person(name, present=False, seen_at=seen.get(name))
+            self._publish_people(store, set(gallery.identities) - set(old.identities))
         if self.door is not None:
             self._check_policy(gallery)
 

@@ -33,6 +33,7 @@ import cv2
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.domain import Pixels
 from edge.errors import StoreError
 from edge.logs import worth_logging
 from edge.store import AuditEntry, Store
@@ -55,13 +56,18 @@ def event_payload(event: Event, *, include_image: bool = False, include_embeddin
         out["liveness"] = event.liveness.to_dict()
     if event.attributes is not None:
         out["attributes"] = event.attributes
-    if include_image and event.crop is not None:
-        ok, jpg = cv2.imencode(".jpg", event.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        if ok:
-            out["image_jpeg_b64"] = base64.b64encode(jpg.tobytes()).decode("ascii")
+    jpeg = face_jpeg(event.crop) if include_image and event.crop is not None else None
+    if jpeg is not None:
+        out["image_jpeg_b64"] = base64.b64encode(jpeg).decode("ascii")
     if include_embedding and event.embedding is not None:
         out["embedding"] = [round(float(x), 6) for x in event.embedding]
     return out
+
+
+def face_jpeg(crop: Pixels) -> bytes | None:
+    """A face crop as the JPEG that goes out (in an event with ``publish_images``, or to the image entity)."""
+    ok, jpg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return jpg.tobytes() if ok else None
 
 
 def state_payload(state: Presence) -> dict[str, Any]:
@@ -111,6 +117,7 @@ class Publisher:
         self.door_ha_topic = self.topics.door_ha
         self.device_info = DeviceInfo(device_id, sw_version, hw_version, self.ha.suggested_area, self.ha.configuration_url)
         self.features = Features(door=door, ha_switch=self.ha_switch, liveness=liveness, face_image=self.ha.face_image)
+        self._absent = discovery.absent(self.topics, self.device_info, self.features)  # removed at every announcement
         self._people: tuple[str, ...] = tuple(sorted(set(people)))
         # people whose entities Home Assistant may still have (announced by an earlier run): removed at the next announcement
         announced = store.announced()
@@ -252,11 +259,13 @@ class Publisher:
         if self._connected.is_set() and self.ha.discovery != "off":
             self._client.publish(self.topics.diagnostics, self._diagnostics, qos=0, retain=True)
 
-    def publish_image(self, jpeg: bytes) -> None:
+    def publish_face(self, crop: Pixels) -> None:
         """The last face crop for the image entity (only with ``homeassistant.face_image``; not
         retained, not durable: a picture, not an event)."""
         if self.features.face_image and self._connected.is_set():
-            self._client.publish(self.topics.image, jpeg, qos=0, retain=False)
+            jpeg = face_jpeg(crop)
+            if jpeg is not None:
+                self._client.publish(self.topics.image, jpeg, qos=0, retain=False)
 
     def _retain(self, topic: str, payload: str) -> None:
         with self._lock:
@@ -291,7 +300,7 @@ class Publisher:
     def _removals(self, retired: set[str]) -> tuple[list[Component], list[str]]:
         """Components of people no longer enrolled, and their retained state topics to clear."""
         comps = [c for n in sorted(retired) for c in discovery.person_components(self.topics, self.device_info.key, n)]
-        comps += discovery.absent(self.topics, self.device_info, self.features)
+        comps += self._absent
         return comps, [t for n in sorted(retired) for t in (self.topics.person_present(n), self.topics.person_seen(n))]
 
     # --- paho callbacks: hand work over, nothing else ---------------------------------------------
