@@ -199,15 +199,10 @@ def _tensor(d: Any, where: str) -> TensorSpec:
 
 
 def _check_preprocess(pre: dict[str, Any], inp: TensorSpec, where: Path) -> None:
-    """Preprocess kinds with fields the device reads; others (letterbox, align) are read by their stages."""
-    if pre.get("kind") != "scaled_box":
-        return
-    try:
-        scale, size = float(pre["scale"]), int(pre["size"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelError(f"{where}: preprocess kind scaled_box needs a numeric scale and size, found {pre!r}") from e
-    if scale <= 0 or tuple(inp.shape[1:3]) != (size, size):
-        raise ModelError(f"{where}: preprocess scaled_box (scale {scale}, size {size}) does not fit input shape {inp.shape}")
+    """A scaled_box crop must be the input's size (its fields' types and ranges are the schema's,
+    :func:`check_sections`, already checked)."""
+    if pre.get("kind") == "scaled_box" and tuple(inp.shape[1:3]) != (pre["size"], pre["size"]):
+        raise ModelError(f"{where}: preprocess scaled_box (size {pre['size']}) does not fit input shape {inp.shape}")
 
 
 def load_manifest(path: str | Path) -> Manifest:
