@@ -265,16 +265,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _saved_or_printed_as_json(res: dict[str, Any], args: argparse.Namespace) -> bool:
+    """A benchmark's result: written to ``--out`` if given; printed as JSON with ``--json`` (then True: no table)."""
+    if args.out:
+        Path(args.out).write_text(json.dumps(_round(res), indent=1))
+    if args.json:
+        print(json.dumps(_round(res)))
+    return bool(args.json)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.daemon:
         return _bench_daemon(args)
     from edge.apps.bench import run
 
     res = run(repeats=args.repeats)
-    if args.out:
-        Path(args.out).write_text(json.dumps(_round(res), indent=1))
-    if args.json:
-        print(json.dumps(_round(res)))
+    if _saved_or_printed_as_json(res, args):
         return 0
     print(f"{res['machine']}; photos: {', '.join(res['photos'])}")
     names = list(res["results"][0]["stages"])
@@ -294,10 +300,7 @@ def _bench_daemon(args: argparse.Namespace) -> int:
     from edge.apps.bench import run_daemon_bench
 
     res = run_daemon_bench(runs=args.runs)
-    if args.out:
-        Path(args.out).write_text(json.dumps(_round(res), indent=1))
-    if args.json:
-        print(json.dumps(_round(res)))
+    if _saved_or_printed_as_json(res, args):
         return 0
     print(f"{res['machine']}; {res['clip']}; events to {'a local mosquitto' if res['broker'] else 'the outbox (no broker)'}")
     for r in res["results"]:
