@@ -24,7 +24,7 @@ from edge.domain import Detection, Embedding, Pixels
 from edge.embed import Embedder
 from edge.errors import EnrollmentError, GalleryError, ImageError, NoFaceError
 from edge.gallery import index_folder, load_gallery_file
-from edge.image import MAX_PIXELS, ImageInput, load_image
+from edge.image import MAX_PIXELS, ImageInput, View, load_image, load_view
 from edge.liveness import LivenessJudge
 from edge.match import Gallery, Match
 from edge.stages import Stages
@@ -94,8 +94,9 @@ class Recognizer:
         calibration: FarCalibration | None = None,
         max_pixels: int | None = MAX_PIXELS,
     ):
-        """``tiles``: 0 = search large frames (>= 4x the detector input) also in 2x2 overlapping
-        tiles so that small, far faces are found; 1 = never; N = an NxN grid.
+        """``tiles``: 0 = search large frames (>= 4x the detector input) also in overlapping tiles
+        (up to 3x3) when the whole view found no face or only very small ones, so that small, far faces
+        are found; 1 = never; N = always an NxN grid.
         ``min_face_quality``: detections whose embedding norm is below this are not faces (an
         animal, an object, a face upside down); default the embedder manifest's ``min_norm``, 0 = keep all.
         ``calibration``: the false-accept calibration thresholds come from (default: the embedder manifest's).
@@ -151,13 +152,17 @@ class Recognizer:
         """The cosine threshold for a decision against ``comparisons`` templates (see :meth:`edge.stages.Stages.operating_point`)."""
         return self.stages.operating_point(purpose, far=far, threshold=threshold, comparisons=comparisons, visit_factor=visit_factor)
 
-    def _detections(self, image: Pixels, limit: int | None = None) -> list[Face]:
+    def _view(self, img: ImageInput) -> View:
+        """``img`` decoded for the detector (a large JPEG at reduced size, see :func:`edge.image.load_view`)."""
+        return load_view(img, lambda: (self.detector.width, self.detector.height), self.max_pixels)
+
+    def _detections(self, view: View, limit: int | None = None) -> list[Face]:
         """Every detection (or the ``limit`` largest), largest first, aligned and embedded, face or not."""
         with self._lock:
-            dets = sorted(self.detector.detect(image), key=lambda d: -d.box.area)[:limit]
+            dets = sorted(self.detector.detect_view(view), key=lambda d: -d.box.area)[:limit]
             out = []
             for d in dets:
-                crop = self.embedder.crop(image, d)
+                crop = self.embedder.crop_view(view, d)
                 out.append(Face(d.box.as_tuple(), d.landmarks, d.score, crop, d, self.embedder.embed(crop)))
         return out
 
@@ -168,15 +173,15 @@ class Recognizer:
         log.debug("detection %s (score %.2f) is not a face: embedding norm %.2f < %.2f", face.box, face.score, face.embedding.norm, floor)
         return False
 
-    def _faces(self, image: Pixels) -> list[Face]:
+    def _faces(self, view: View) -> list[Face]:
         """Every detection that is a face (embedding norm at or above the floor), largest first."""
-        return [f for f in self._detections(image) if self._is_face(f)]
+        return [f for f in self._detections(view) if self._is_face(f)]
 
     def largest_detection(self, img: ImageInput) -> Face | None:
         """The largest detection, face or not (its ``embedding.norm`` says how face-like it is);
         None when nothing is detected. For calibration and evaluation of labelled photos, whose
         label belongs to the main subject: a smaller face must not stand in for it."""
-        found = self._detections(load_image(img, self.max_pixels), limit=1)
+        found = self._detections(self._view(img), limit=1)
         return found[0] if found else None
 
     def largest_embedding(self, img: ImageInput) -> Embedding | None:
@@ -187,10 +192,10 @@ class Recognizer:
     def extract_faces(self, img: ImageInput, *, enforce_detection: bool = True) -> list[Face]:
         """Faces in ``img``, largest first. Raises :class:`NoFaceError` when there is
         none, unless ``enforce_detection=False`` (then returns an empty list)."""
-        image = load_image(img, self.max_pixels)
-        faces = self._faces(image)
+        view = self._view(img)
+        faces = self._faces(view)
         if not faces and enforce_detection:
-            h, w = image.shape[:2]
+            w, h = view.size
             raise NoFaceError(
                 f"no face found in the {w}x{h} image{_name(img)}; expected at least one face. Use a photo where the "
                 "face is visible and at least ~40 px wide, or pass enforce_detection=False"
@@ -270,7 +275,7 @@ class Recognizer:
                 image = load_image(img, self.max_pixels)
             except ImageError as e:
                 raise EnrollmentError(f"{label}: {e}") from e
-            detections = self._detections(image)
+            detections = self._detections(View(image))
             faces = [f for f in detections if self._is_face(f)]
             if not faces:
                 largest = detections[0] if detections else None  # something was detected, but not a face: say why

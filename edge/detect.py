@@ -15,13 +15,27 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.domain import BBox, Detection, Pixels
+from edge.image import View
 from edge.tensors import Model, pixels_to_input
+
+#: Automatic tiling: a face narrower than this fraction of the canvas height on the first view's
+#: canvas (32 px of YuNet's 480) is near the smallest the detector finds (about 16 px there), so the
+#: scene may hold smaller ones the view cannot see: search tiles.
+SMALL_ON_CANVAS = 1 / 15
+#: Automatic tiling's most tiles per side (3x3: faces 30 px wide in a 1920x1080 frame, tested).
+MAX_AUTO_GRID = 3
 
 
 class Detector(Protocol):
-    """Finds faces in a BGR uint8 image; results sorted by score, best first."""
+    """Finds faces in a BGR uint8 image; results sorted by score, best first. ``width`` and
+    ``height`` are the model's canvas (what :func:`edge.image.load_view` reduces a photo towards)."""
+
+    width: int
+    height: int
 
     def detect(self, image: Pixels) -> list[Detection]: ...
+
+    def detect_view(self, view: View) -> list[Detection]: ...
 
 
 def letterbox(image: Pixels, height: int, width: int, pad: int = 0, max_upscale: float | None = None) -> tuple[Pixels, float]:
@@ -124,8 +138,9 @@ class LetterboxDetector:
     int8 model, decode candidates on the host (``decode``, per backend), NMS, map back."""
 
     def __init__(self, model: Model, *, score_threshold: float | None = None, nms_iou: float | None = None, tiles: int = 0):
-        """``tiles``: 0 = automatic (a 2x2 grid of overlapping tiles for frames of at least four
-        times the model's input area), 1 = never tile, N = an NxN grid."""
+        """``tiles``: 0 = automatic (overlapping tiles of frames of at least four times the model's
+        input area, when the first pass found no face or a very small one; see :meth:`detect_view`),
+        1 = never tile, N = always an NxN grid."""
         m = model.manifest
         self.model = model
         self.tiles = int(tiles)
@@ -171,26 +186,53 @@ class LetterboxDetector:
         return boxes / scale + np.tile(off, 2), kps / scale + np.tile(off, 5), scores
 
     def detect(self, image: Pixels) -> list[Detection]:
-        """Faces in ``image``, best first. With tiling on, frames much larger than the model
-        input are also searched in overlapping tiles, so small (far) faces are not lost. A small
-        image is enlarged at most ``max_upscale`` times, and one without a face is searched once
-        more enlarged only ``retry_upscale`` times (a face that fills a thumbnail is too large
-        for the model when blown up to the canvas)."""
-        parts = [self._candidates(image)]
-        h, w = image.shape[:2]
+        """Faces in ``image``, best first (see :meth:`detect_view`)."""
+        return self.detect_view(View(image))
+
+    def auto_grid(self, w: int, h: int) -> int:
+        """Tiles per side for an image of ``w`` x ``h`` when tiles are searched automatically: enough
+        that each tile (a quarter larger than its share, for overlap) is seen at about three
+        quarters of its size or more, at most :data:`MAX_AUTO_GRID`; 1 when the image is under four
+        canvases (the first view already sees it at half size or more)."""
+        if h * w < 4 * self.height * self.width:
+            return 1
+        return int(min(MAX_AUTO_GRID, max(2, np.ceil(0.9375 * max(w / self.width, h / self.height)))))
+
+    def detect_view(self, view: View) -> list[Detection]:
+        """Faces in the image of ``view``, best first, in full-image pixels. The first pass runs on
+        the view's pixels. A small image is enlarged at most ``max_upscale`` times, and one without a
+        face is searched once more enlarged only ``retry_upscale`` times (a face that fills a
+        thumbnail is too large for the model when blown up to the canvas). Tiles (``tiles`` > 1: an
+        NxN grid, always; 0: automatic) search the full-resolution image in overlapping parts so that
+        small, far faces are found; automatic tiling searches them only where the first pass could
+        have missed faces: it found none, or found one so small on its canvas that smaller ones may
+        be there (:data:`SMALL_ON_CANVAS`)."""
+        f = float(view.factor)
+        first = self._candidates(view.pixels)
+        h, w = view.pixels.shape[:2]
         fit = min(self.width / w, self.height / h, self.max_upscale or np.inf)
-        if self.retry_upscale is not None and not len(parts[0][2]) and fit > self.retry_upscale:
-            parts = [self._candidates(image, max_upscale=self.retry_upscale)]
-        grid = self.tiles if self.tiles > 0 else (2 if h * w >= 4 * self.height * self.width else 1)
+        if self.retry_upscale is not None and not len(first[2]) and fit > self.retry_upscale:
+            first = self._candidates(view.pixels, max_upscale=self.retry_upscale)
+        parts = [(first[0] * f, first[1] * f, first[2])]
+        W, H = view.size
+        grid = self.tiles
+        if grid == 0:
+            grid = self.auto_grid(W, H)
+            if grid > 1 and len(first[2]):
+                canvas_widths = (first[0][:, 2] - first[0][:, 0]) * min(fit, 1.0)
+                if float(canvas_widths.min()) >= SMALL_ON_CANVAS * self.height:
+                    grid = 1
         if grid > 1:
-            th, tw = int(h / grid * 1.25), int(w / grid * 1.25)  # 25% overlap
+            image = view.full()
+            H, W = image.shape[:2]
+            th, tw = int(H / grid * 1.25), int(W / grid * 1.25)  # 25% overlap
             for gy in range(grid):
                 for gx in range(grid):
-                    y0 = min(h - th, round(gy * (h - th) / (grid - 1)))
-                    x0 = min(w - tw, round(gx * (w - tw) / (grid - 1)))
-                    parts.append(_whole_in_tile(*self._candidates(image[y0 : y0 + th, x0 : x0 + tw], x0, y0), (x0, y0, tw, th), (w, h)))
+                    y0 = min(H - th, round(gy * (H - th) / (grid - 1)))
+                    x0 = min(W - tw, round(gx * (W - tw) / (grid - 1)))
+                    parts.append(_whole_in_tile(*self._candidates(image[y0 : y0 + th, x0 : x0 + tw], x0, y0), (x0, y0, tw, th), (W, H)))
         boxes, kps, scores = (np.concatenate(a) for a in zip(*parts, strict=True))
-        return _to_detections(*self.suppress(boxes, kps, scores), image.shape)
+        return _to_detections(*self.suppress(boxes, kps, scores), (H, W))
 
 
 class YuNet(LetterboxDetector):

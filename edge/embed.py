@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.align import align_for
+from edge.align import align_for, similarity_transform
 from edge.calibration import FarCalibration
 from edge.domain import Detection, Embedding, Pixels
+from edge.image import View
 from edge.tensors import Model, pixels_to_input
 
 
@@ -42,6 +43,18 @@ class Embedder:
 
     def crop(self, image: Pixels, det: Detection) -> Pixels:
         return align_for(image, det.landmarks, self.preprocess)
+
+    def crop_view(self, view: View, det: Detection) -> Pixels:
+        """The aligned crop of ``det`` (full-image pixels): from the view's reduced pixels when the
+        face is large enough there for the crop not to be enlarged (they are a cleaner, already
+        low-passed source than the full image), else from the full-resolution image."""
+        if view.factor > 1:
+            points = self.preprocess.get("points", [0, 1, 2, 3, 4])
+            small = np.asarray(det.landmarks, np.float32) / view.factor
+            m = similarity_transform(small[points], np.asarray(self.preprocess["template"], np.float32))
+            if float(np.hypot(m[0, 0], m[0, 1])) <= 1.0:  # the warp's scale: view pixels per crop pixel >= 1
+                return align_for(view.pixels, small, self.preprocess)
+        return align_for(view.full(), det.landmarks, self.preprocess)
 
     def embed(self, crop: Pixels) -> Embedding:
         return self.decode(self.model.run(pixels_to_input(crop, self.model.manifest.input)))

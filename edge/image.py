@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -120,12 +122,90 @@ def _to_bgr8(arr: NDArray, what: str) -> Pixels:
         return cv2.cvtColor(arr[:, :, 0], cv2.COLOR_GRAY2BGR)
     if arr.ndim == 3 and arr.shape[2] == 4:
         # Composite on white, as an image viewer shows a transparent PNG.
-        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
-        rgb = arr[:, :, :3].astype(np.float32)
-        return np.ascontiguousarray((rgb * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8))
+        # rgb * a + 255 * (1 - a) = 255 - (255 - rgb) * a, in OpenCV's rounded uint8 arithmetic.
+        alpha = cv2.merge([arr[:, :, 3]] * 3)
+        return np.ascontiguousarray(255 - cv2.multiply(255 - arr[:, :, :3], alpha, scale=1 / 255))
     if arr.ndim == 3 and arr.shape[2] == 3:
         return np.ascontiguousarray(arr)
     raise ImageError(f"{what}: expected an image array of shape HxW, HxWx3 or HxWx4, found shape {arr.shape}")
+
+
+def _may_have_exif(raw: bytes) -> bool:
+    """Whether a non-JPEG file may carry an EXIF orientation: a PNG with an ``eXIf`` chunk, a WEBP
+    with an ``EXIF`` chunk, any TIFF or other format (a PNG or WEBP without one needs one decode only)."""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"eXIf" in raw
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return b"EXIF" in raw
+    return True
+
+
+#: JPEG DCT scaling factors OpenCV's decoder offers (``IMREAD_REDUCED_COLOR_2/4/8``).
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+@dataclass(frozen=True)
+class View:
+    """An image as the detector first sees it: ``pixels`` (uint8 BGR), decoded ``factor`` times
+    smaller than the image (1, 2, 4 or 8: libjpeg's DCT scaling, far cheaper than a full decode and
+    a resize). A point ``p`` of ``pixels`` is ``p * factor`` in the image. :meth:`full` decodes the
+    image at full resolution, once, for what needs it (tiles for small faces, small faces' crops)."""
+
+    pixels: Pixels
+    factor: int = 1
+    encoded: bytes | None = field(default=None, repr=False)  # the JPEG, when ``factor`` > 1
+    _full: list[Pixels] = field(default_factory=list, repr=False, compare=False)
+
+    def full(self) -> Pixels:
+        """The image at full resolution (``pixels`` itself when ``factor`` is 1)."""
+        if self.factor == 1 or self.encoded is None:
+            return self.pixels
+        if not self._full:
+            full = cv2.imdecode(np.frombuffer(self.encoded, np.uint8), cv2.IMREAD_COLOR)
+            if full is None:
+                raise ImageError("the JPEG decoded at reduced size but not at full size; is the file complete?")
+            self._full.append(full)
+        return self._full[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the full image (of ``pixels`` times ``factor`` before it is decoded)."""
+        if self._full or self.factor == 1:
+            h, w = self.full().shape[:2]
+            return w, h
+        h, w = self.pixels.shape[:2]
+        return w * self.factor, h * self.factor
+
+
+def _reduction(size: tuple[int, int], fit: tuple[int, int]) -> int:
+    """The largest DCT factor at which an image of ``size`` (w, h, either orientation: EXIF may turn
+    it) still has at least the pixels a view of it letterboxed into ``fit`` (w, h) keeps."""
+    w, h = size
+    fw, fh = fit
+    scale = max(min(fw / w, fh / h), min(fw / h, fh / w))  # the larger of the two orientations' scales
+    for f in (8, 4, 2):
+        if f * scale <= 1.0:
+            return f
+    return 1
+
+
+def load_view(img: ImageInput, fit: Callable[[], tuple[int, int]], max_pixels: int | None = MAX_PIXELS) -> View:
+    """``img`` as a :class:`View` for a detector whose canvas is ``fit()`` (w, h; asked only for a
+    JPEG, after the pixel limit is checked, so a model loads only for an image it will see): a JPEG file or bytes
+    larger than the canvas is decoded at 1/2, 1/4 or 1/8 size where the canvas would shrink it that
+    much anyway; anything else is :func:`load_image`'s array with factor 1. Same errors as
+    :func:`load_image`; the pixel limit applies to the full image."""
+    if isinstance(img, np.ndarray):
+        return View(load_image(img, max_pixels))
+    raw, what = _read(img, max_pixels)
+    size = image_size(raw[:_HEAD_BYTES]) if raw[:3] == b"\xff\xd8\xff" else None
+    factor = _reduction(size, fit()) if size else 1
+    if size is None or factor == 1:
+        return View(_decode(raw, what, max_pixels))
+    small = cv2.imdecode(np.frombuffer(raw, np.uint8), _REDUCED[factor])
+    if small is None:
+        raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
+    return View(small, factor, raw)
 
 
 def load_image(img: ImageInput, max_pixels: int | None = MAX_PIXELS) -> Pixels:
@@ -140,6 +220,13 @@ def load_image(img: ImageInput, max_pixels: int | None = MAX_PIXELS) -> Pixels:
         if img.ndim >= 2:
             _check_pixels((img.shape[1], img.shape[0]), max_pixels, "image array")
         return _to_bgr8(img, "image array")
+    raw, what = _read(img, max_pixels)
+    return _decode(raw, what, max_pixels)
+
+
+def _read(img: ImageInput, max_pixels: int | None) -> tuple[bytes, str]:
+    """The encoded bytes of a path or bytes input and how to name it, the pixel limit checked
+    from the header where the format allows."""
     if isinstance(img, (bytes, bytearray, memoryview)):
         raw = bytes(img)
         what = f"{len(raw)} bytes of image data"
@@ -164,6 +251,10 @@ def load_image(img: ImageInput, max_pixels: int | None = MAX_PIXELS) -> Pixels:
         raise ImageError(
             f"expected a file path, encoded image bytes or a numpy BGR array, found {type(img).__name__}"
         )
+    return raw, what
+
+
+def _decode(raw: bytes, what: str, max_pixels: int | None) -> Pixels:
     data = np.frombuffer(raw, dtype=np.uint8)
     if data.size == 0:
         raise ImageError(f"{what}: empty; expected an encoded image")
@@ -177,7 +268,7 @@ def load_image(img: ImageInput, max_pixels: int | None = MAX_PIXELS) -> Pixels:
     if arr is None:
         raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
     _check_pixels((arr.shape[1], arr.shape[0]), max_pixels, what)  # a format whose header was not read
-    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+    if arr.ndim == 3 and arr.shape[2] in (3, 4) and _may_have_exif(raw):
         # IMREAD_UNCHANGED skips EXIF orientation; decode again the usual way for colour images.
         oriented = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if oriented is not None and arr.shape[2] == 3:

@@ -24,9 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.degrade import DOOR_CONDITIONS
-from edge.domain import Embedding, Pixels
+from edge.domain import Embedding
 from edge.errors import DatasetError, ImageError
-from edge.image import IMAGE_SUFFIXES, load_image
+from edge.image import IMAGE_SUFFIXES, ImageInput, load_image
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,11 @@ IDENTITY_ROLES = ("id", "inferred")
 UNLABELLED_ROLES = ("noid",)
 
 #: One photo in, the embedding of its largest detection out (None: nothing detected).
-EmbedFn = Callable[[Pixels], Embedding | None]
+EmbedFn = Callable[[ImageInput], Embedding | None]
+
+#: Bumped when the way photos are embedded changes (2: clean photos are read from their files, as
+#: users give them, so large JPEGs are decoded at reduced size), so that old caches are not reused.
+EMBEDDING_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ class Embedded:
 
 
 def _cache_key(photos: Sequence[Photo], conditions: Sequence[str], seed: int, fingerprint: str) -> str:
-    h = hashlib.sha256(json.dumps([fingerprint, list(conditions), seed]).encode())
+    h = hashlib.sha256(json.dumps([fingerprint, list(conditions), seed, EMBEDDING_REVISION]).encode())
     for p in photos:
         st = p.path.stat()
         h.update(f"{p.path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
@@ -167,7 +171,9 @@ def embed_set(photos: Sequence[Photo], embed: EmbedFn, *, conditions: Iterable[s
                 rows[c].append(None)
             continue
         for c in conds:
-            rows[c].append(embed(DOOR_CONDITIONS[c](image, rng)))
+            # clean: the photo's file, as a user gives it (a large JPEG is decoded at reduced size);
+            # the others: a camera frame of it, an array (the daemon's path)
+            rows[c].append(embed(photo.path if c == "clean" else DOOR_CONDITIONS[c](image, rng)))
         if progress:
             progress(n, len(photos))
     emb = Embedded.from_rows(photos, rows)

@@ -47,8 +47,9 @@ class Stages:
 
     def __init__(self, *, models_dir: str | Path | None = None, detector: str = "yunet", embedder: str = "sface", threads: int = 2,
                  edgetpu: str | None = None, cpu_fallback: bool = False, tiles: int = 0, calibration: FarCalibration | None = None):
-        """``tiles``: 0 = search large frames (>= 4x the detector input) also in 2x2 overlapping
-        tiles; 1 = never; N = an NxN grid. ``calibration``: the false-accept calibration thresholds
+        """``tiles``: 0 = search large frames (>= 4x the detector input) also in overlapping tiles
+        (up to 3x3) when the whole view found no face or only very small ones, so that small, far faces
+        are found; 1 = never; N = always an NxN grid. ``calibration``: the false-accept calibration thresholds
         come from (default: the embedder manifest's)."""
         if detector not in DETECTORS:
             raise ConfigError(f"detector {detector!r} is not known; choose one of {sorted(DETECTORS)}")

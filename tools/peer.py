@@ -24,8 +24,9 @@ import numpy as np
 import yaml
 
 from edge.api import Recognizer
+from edge.apps.peer import PEER_DIR, OpenCVPipeline
 from edge.degrade import DOOR_CONDITIONS
-from edge.domain import Embedding, Pixels
+from edge.domain import Embedding
 from edge.errors import EdgeFaceError
 from edge.evaluate import tar_at_far
 from edge.image import load_image
@@ -36,28 +37,6 @@ from tools.threshold import SETS
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
-
-
-class OpenCVPipeline:
-    """OpenCV's YuNet + SFace in fp32, as its samples use them; the largest face of a photo."""
-
-    def __init__(self, detector_onnx: Path, recognizer_onnx: Path):
-        self.yunet = cv2.FaceDetectorYN.create(str(detector_onnx), "", (320, 320), 0.6, 0.3, 5000)
-        self.sface = cv2.FaceRecognizerSF.create(str(recognizer_onnx), "")
-
-    def largest(self, img: Pixels) -> Embedding | None:
-        h, w = img.shape[:2]
-        s = min(1.0, 640 / max(h, w))
-        small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else img
-        self.yunet.setInputSize((small.shape[1], small.shape[0]))
-        _, faces = self.yunet.detect(small)
-        if faces is None or not len(faces):
-            return None
-        row = faces[int(np.argmax(faces[:, 2] * faces[:, 3]))].copy()
-        row[:14] /= s
-        f = self.sface.feature(self.sface.alignCrop(img, row)).reshape(-1).astype(np.float32)
-        n = float(np.linalg.norm(f))
-        return Embedding(f / max(n, 1e-12), n)
 
 
 def fp32_models(cache: Path, out: Path) -> tuple[Path, Path]:
@@ -94,15 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", type=Path, default=SETS)
     ap.add_argument("--out", type=Path, help="also write the table here (Markdown)")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--models-only", action="store_true", help=f"only write the fp32 ONNX files (to {PEER_DIR}, where edgeface bench looks)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
+        if args.models_only:
+            print("\n".join(map(str, fp32_models(args.cache, PEER_DIR))))
+            return 0
         spec = yaml.safe_load(args.sets.read_text())
         photos = [p for s in spec["sets"] for p in read_set(REPO / s["labels"])]
         unsure = [list(g) for s in spec["sets"] for g in s.get("unsure", [])]
         conditions = list(spec["conditions"])
         rec = Recognizer(min_face_quality=0)
-        peer = OpenCVPipeline(*fp32_models(args.cache, REPO / "build" / "peer"))
+        peer = OpenCVPipeline(*fp32_models(args.cache, PEER_DIR))
         ours_raw, theirs = embed_both(photos, rec, peer, conditions)
         ours = ours_raw.with_face_floor(rec.embedder.min_norm)
         s_ours, s_theirs = pair_scores(ours, unsure), pair_scores(theirs, unsure)

@@ -26,8 +26,9 @@ import cv2
 import numpy as np
 
 from edge.api import Recognizer
+from edge.apps.peer import OpenCVPipeline
 from edge.errors import ConfigError
-from edge.image import load_image
+from edge.image import IMAGE_SUFFIXES, load_image, load_view
 from edge.match import Gallery
 from edge.resources import checkout
 from edge.runtime import runtime_name
@@ -132,7 +133,91 @@ def bench_face_recognition(photos: list[Path]) -> dict[str, Any] | None:
     return {"photos_per_s": len(images) / (time_it(run, 3, warmup=1)["median_ms"] / 1000.0)}  # median of 3 passes
 
 
-def run(repeats: int = 50, photos: list[Path] | None = None) -> dict[str, Any]:
+Progress = Callable[[int, int], None]
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (recursively), sorted."""
+    if not folder.is_dir():
+        raise ConfigError(f"--images {folder}: not a folder; expected a folder of photos (JPEG, PNG, WEBP, BMP, TIFF)")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ConfigError(f"--images {folder}: no photos found (expected files ending in {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def photo_pass(files: list[Path], threads: int = 2, passes: int = 3, progress: Progress | None = None) -> dict[str, Any]:
+    """``represent()`` over every photo file (decode included), against OpenCV's own fp32 pipeline on
+    the same weights (:class:`edge.apps.peer.OpenCVPipeline`, largest face) when its ONNX files are
+    there: images per second, median of ``passes`` passes, the two alternating; photos with a face;
+    and where edgeface's time goes per photo (decode, detect, align, embed: one more pass, timed by stage)."""
+    rec = Recognizer(threads=threads)
+    peer = OpenCVPipeline.bundled()
+    cv2.setNumThreads(threads)
+    total = (passes + 1) * (2 if peer else 1) * len(files) + len(files)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
+    def ours() -> int:
+        found = 0
+        for p in files:
+            found += bool(rec.represent(p, enforce_detection=False))
+            tick()
+        return found
+
+    def theirs() -> int:
+        found = 0
+        for p in files:
+            found += peer.photo(p) is not None if peer else 0
+            tick()
+        return found
+
+    found = {"edgeface": ours()}  # warm-up passes, which also count the photos with a face
+    if peer:
+        found["opencv"] = theirs()
+    times: dict[str, list[float]] = {"edgeface": [], "opencv": []}
+    for _ in range(passes):
+        for name, fn in (("edgeface", ours), ("opencv", theirs)):
+            if name == "opencv" and not peer:
+                continue
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    per_s = {k: len(files) / statistics.median(v) for k, v in times.items() if v}
+    det, emb = rec.detector, rec.embedder
+    stage = {"decode": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0}
+    faces = 0
+    for p in files:
+        t0 = time.perf_counter()
+        view = load_view(p, lambda: (det.width, det.height), rec.max_pixels)
+        t1 = time.perf_counter()
+        dets = det.detect_view(view)
+        t2 = time.perf_counter()
+        crops = [emb.crop_view(view, d) for d in dets]
+        t3 = time.perf_counter()
+        for c in crops:
+            emb.embed(c)
+        t4 = time.perf_counter()
+        for k, a, b in (("decode", t0, t1), ("detect", t1, t2), ("align", t2, t3), ("embed", t3, t4)):
+            stage[k] += (b - a) * 1000.0
+        faces += len(dets)
+        tick()
+    res: dict[str, Any] = {
+        "images": len(files), "threads": threads, "passes": passes, "images_with_a_face": found,
+        "images_per_s": per_s, "detections": faces,
+        "edgeface_ms_per_image": {k: v / len(files) for k, v in stage.items()},
+    }
+    if peer:
+        res["speed_ratio_vs_opencv"] = per_s["edgeface"] / per_s["opencv"]
+    return res
+
+
+def run(repeats: int = 50, photos: list[Path] | None = None, images: Path | None = None,
+        progress: Progress | None = None) -> dict[str, Any]:
     files = photos or [DATA / p for p in PHOTOS]
     missing = [f for f in files if not f.is_file()]
     if missing:
@@ -143,6 +228,8 @@ def run(repeats: int = 50, photos: list[Path] | None = None) -> dict[str, Any]:
         "photos": [p.name for p in files],
         "results": [bench_threads(t, files, repeats) for t in (1, 2)],
     }
+    res["photo_pass"] = photo_pass(image_files(images) if images else image_files(DATA), progress=progress)
+    res["photo_pass"]["folder"] = str(images or DATA)
     peer = bench_face_recognition(files)
     if peer:
         res["face_recognition"] = peer

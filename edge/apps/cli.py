@@ -279,7 +279,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_daemon(args)
     from edge.apps.bench import run
 
-    res = run(repeats=args.repeats)
+    res = run(repeats=args.repeats, images=args.images, progress=_progress("benchmark photo pass"))
     if _saved_or_printed_as_json(res, args):
         return 0
     print(f"{res['machine']}; photos: {', '.join(res['photos'])}")
@@ -288,6 +288,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for n in names:
         print(f"{n:42s}" + "".join(f"{r['stages'][n]['median_ms']:>11.2f} / {r['stages'][n]['p95_ms']:<6.2f}" for r in res["results"]))
     print(f"{'photos per second (detect + embed all faces)':42s}" + "".join(f"{r['photos_per_s']:>20.1f}" for r in res["results"]))
+    pp = res["photo_pass"]
+    per_s, found = pp["images_per_s"], pp["images_with_a_face"]
+    print(f"photo pass, represent() of {pp['images']} photos in {pp['folder']} (decode included, {pp['threads']} threads, "
+          f"median of {pp['passes']}): edgeface {per_s['edgeface']:.1f} images/s ({found['edgeface']} with a face)")
+    print("  edgeface ms per photo: " + ", ".join(f"{k} {v:.2f}" for k, v in pp["edgeface_ms_per_image"].items()))
+    if "opencv" in per_s:
+        print(f"  OpenCV YuNet + SFace fp32, largest face: {per_s['opencv']:.1f} images/s ({found['opencv']} with a face); "
+              f"edgeface is {pp['speed_ratio_vs_opencv']:.2f}x")
+    else:
+        print("  no OpenCV peer: make its fp32 ONNX files with .venv-tools/bin/python -m tools.peer --models-only")
     if "face_recognition" in res:
         print(f"face_recognition (HOG + dlib ResNet): {res['face_recognition']['photos_per_s']:.2f} photos/s; edgeface is "
               + ", ".join(f"{v:.1f}x ({k} thread(s))" for k, v in res["speed_ratio_vs_face_recognition"].items()))
@@ -586,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="per-stage latency on the bundled photos (and face_recognition, if installed)")
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--daemon", action="store_true", help="benchmark the daemon process on the bundled clip instead (fps, start, RSS)")
+    p.add_argument("--images", type=Path, help="the photo pass over this folder of photos (recursive) instead of the bundled ones")
     p.add_argument("--runs", type=int, default=3, help="with --daemon: runs per setting (medians reported)")
     p.add_argument("--out", type=Path, help="also write the results here (JSON)")
     p.add_argument("--json", action="store_true")

@@ -131,3 +131,50 @@ def test_the_size_is_read_from_the_header(ext):
         assert image_size(raw[:64 if ext != ".jpg" else 700]) == (320, 200)
         with pytest.raises(ImageError, match="320x200 pixels"):  # refused from the header: the cut file is never decoded
             load_image(raw[:len(raw) // 2], max_pixels=1000)
+
+
+def _jpeg(img, exif_orientation=None):
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    jpg = bytes(buf)
+    if exif_orientation is None:
+        return jpg
+    ifd = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00" + bytes([exif_orientation]) + b"\x00\x00\x00\x00\x00\x00"
+    app1 = b"Exif\x00\x00" + ifd
+    return jpg[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + jpg[2:]
+
+
+def test_a_large_jpeg_is_decoded_reduced_for_the_detector_and_full_on_demand(data):
+    from edge.image import load_view
+
+    big = cv2.resize(cv2.imread(str(data / "face_recognition__biden.jpg")), (2000, 1500))
+    jpg = _jpeg(big)
+    view = load_view(jpg, lambda: (640, 480))
+    assert view.factor == 2  # 2000x1500 into 640x480 shrinks 3.1x: 1/2 still has every pixel the canvas keeps, 1/4 not
+    assert view.pixels.shape == (750, 1000, 3) and view.size == (2000, 1500)
+    assert load_view(_jpeg(cv2.resize(big, (2600, 1950))), lambda: (640, 480)).factor == 4
+    full = view.full()
+    assert full.shape == (1500, 2000, 3) and view.full() is full  # decoded once
+    assert np.array_equal(full, load_image(jpg))
+    assert load_view(jpg, lambda: (2000, 1500)).factor == 1  # a canvas that keeps more: no reduction
+    assert load_view(big, lambda: (640, 480)).factor == 1  # arrays are as they are
+
+
+def test_the_reduced_view_keeps_exif_orientation_and_the_pixel_limit(data):
+    from edge.image import load_view
+
+    img = cv2.resize(cv2.imread(str(data / "face_recognition__biden.jpg")), (2400, 1200))
+    view = load_view(_jpeg(img, exif_orientation=6), lambda: (640, 480))
+    assert view.factor == 2 and view.pixels.shape[:2] == (1200, 600)  # turned, as the full decode is
+    assert view.full().shape[:2] == (2400, 1200)
+    asked = []
+    with pytest.raises(ImageError, match="2400x1200 pixels"):
+        load_view(_jpeg(img), lambda: asked.append(1) or (640, 480), max_pixels=2_000_000)
+    assert not asked  # refused before the detector's canvas was needed
+
+
+def test_a_png_without_exif_is_decoded_once_and_composited_like_before(data):
+    raw = cv2.imread(str(data / "face_recognition__32bit.png"), cv2.IMREAD_UNCHANGED)
+    a = raw[:, :, 3:4].astype(np.float32) / 255.0
+    expected = (raw[:, :, :3] * a + 255.0 * (1.0 - a)).round()
+    got = load_image(data / "face_recognition__32bit.png").astype(np.float32)
+    assert np.abs(got - expected).max() <= 1.0
