@@ -8,7 +8,10 @@ Stages (median and p95 over repeats, milliseconds): decode (JPEG bytes -> BGR), 
 (letterbox + int8 YuNet + decoding + NMS), align, embed, attributes (age + gender + emotion
 of one face), match against 1k and 100k stored embeddings; then end to end: one face in a
 640x480 frame (detect + align + embed + match 1k), ``verify`` of two JPEG files, and images
-per second over the bundled photos. When the ``face_recognition`` package is installed
+per second over the bundled photos; then the photo pass (:func:`photo_pass`): ``represent()`` over
+every photo of a folder (``--images DIR``; default the bundled ``tests/data``), decode included,
+against OpenCV's own fp32 YuNet + SFace on the same weights (:mod:`edge.apps.peer`) when its ONNX
+files are in ``build/peer``. When the ``face_recognition`` package is installed
 (development only, never a dependency), its HOG detector + dlib ResNet encoder run on the
 same photos for a speed ratio.
 """
@@ -223,12 +226,13 @@ def run(repeats: int = 50, photos: list[Path] | None = None, images: Path | None
     if missing:
         raise ConfigError(f"benchmark photos not found: {', '.join(map(str, missing[:3]))}; run the benchmark from a checkout of "
                           "edgeface (its tests/data), or give photos of your own")
+    pass_files = image_files(images or DATA)  # a wrong folder is said before the stages run
     res: dict[str, Any] = {
         "machine": {"arch": platform.machine(), "python": platform.python_version(), "runtime": runtime_name()},
         "photos": [p.name for p in files],
         "results": [bench_threads(t, files, repeats) for t in (1, 2)],
     }
-    res["photo_pass"] = photo_pass(image_files(images) if images else image_files(DATA), progress=progress)
+    res["photo_pass"] = photo_pass(pass_files, progress=progress)
     res["photo_pass"]["folder"] = str(images or DATA)
     peer = bench_face_recognition(files)
     if peer:
