@@ -130,6 +130,10 @@ def _to_bgr8(arr: NDArray, what: str) -> Pixels:
     raise ImageError(f"{what}: expected an image array of shape HxW, HxWx3 or HxWx4, found shape {arr.shape}")
 
 
+def _undecodable(what: str) -> ImageError:
+    return ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
+
+
 def _may_have_exif(raw: bytes) -> bool:
     """Whether a non-JPEG file may carry an EXIF orientation: a PNG with an ``eXIf`` chunk, a WEBP
     with an ``EXIF`` chunk, any TIFF or other format (a PNG or WEBP without one needs one decode only)."""
@@ -170,8 +174,8 @@ class View:
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the full image (of ``pixels`` times ``factor`` before it is decoded)."""
-        if self._full or self.factor == 1:
-            h, w = self.full().shape[:2]
+        if self._full:
+            h, w = self._full[0].shape[:2]
             return w, h
         h, w = self.pixels.shape[:2]
         return w * self.factor, h * self.factor
@@ -204,7 +208,7 @@ def load_view(img: ImageInput, fit: Callable[[], tuple[int, int]], max_pixels: i
         return View(_decode(raw, what, max_pixels))
     small = cv2.imdecode(np.frombuffer(raw, np.uint8), _REDUCED[factor])
     if small is None:
-        raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
+        raise _undecodable(what)
     return View(small, factor, raw)
 
 
@@ -261,12 +265,12 @@ def _decode(raw: bytes, what: str, max_pixels: int | None) -> Pixels:
     if data[:3].tobytes() == b"\xff\xd8\xff":  # JPEG: 8-bit, no alpha; one decode applies EXIF orientation
         jpg = cv2.imdecode(data, cv2.IMREAD_COLOR)
         if jpg is None:
-            raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
+            raise _undecodable(what)
         _check_pixels((jpg.shape[1], jpg.shape[0]), max_pixels, what)
         return jpg
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     if arr is None:
-        raise ImageError(f"{what}: not a decodable image (expected JPEG, PNG, WEBP, BMP or TIFF); is the file complete?")
+        raise _undecodable(what)
     _check_pixels((arr.shape[1], arr.shape[0]), max_pixels, what)  # a format whose header was not read
     if arr.ndim == 3 and arr.shape[2] in (3, 4) and _may_have_exif(raw):
         # IMREAD_UNCHANGED skips EXIF orientation; decode again the usual way for colour images.

@@ -162,9 +162,10 @@ def embed_set(photos: Sequence[Photo], embed: EmbedFn, *, conditions: Iterable[s
             log.warning("embedding cache %s unusable (%s); embedding again", cache, e)
     rng = np.random.default_rng(seed)
     rows: dict[str, list[Embedding | None]] = {c: [] for c in conds}
+    frames = any(c != "clean" for c in conds)  # a degraded condition needs the decoded array
     for n, photo in enumerate(photos, 1):
         try:
-            image = load_image(photo.path)
+            image = load_image(photo.path) if frames else None
         except ImageError as e:
             log.warning("%s", e)
             for c in conds:
@@ -173,7 +174,15 @@ def embed_set(photos: Sequence[Photo], embed: EmbedFn, *, conditions: Iterable[s
         for c in conds:
             # clean: the photo's file, as a user gives it (a large JPEG is decoded at reduced size);
             # the others: a camera frame of it, an array (the daemon's path)
-            rows[c].append(embed(photo.path if c == "clean" else DOOR_CONDITIONS[c](image, rng)))
+            if c == "clean":
+                try:
+                    rows[c].append(embed(photo.path))
+                except ImageError as e:
+                    log.warning("%s", e)
+                    rows[c].append(None)
+            else:
+                assert image is not None  # decoded above: ``frames`` holds
+                rows[c].append(embed(DOOR_CONDITIONS[c](image, rng)))
         if progress:
             progress(n, len(photos))
     emb = Embedded.from_rows(photos, rows)
