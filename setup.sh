@@ -4,7 +4,7 @@
 #   --tools  also the model toolchain in ./.venv-tools (TensorFlow, onnx2tf; large)
 #   --ha     also Home Assistant Core in ./.venv-ha, for the tests against a real HA (tools/ha-venv.sh)
 # Needs Python 3.11+ with venv (Debian 12 / Pi OS Bookworm: apt-get install python3-venv); on 32-bit
-# Pi OS (armv7l) also apt-get install python3-numpy python3-opencv python3-yaml.
+# Pi OS (armv7l) also apt-get install python3-numpy python3-opencv python3-yaml python3-scipy.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -26,19 +26,19 @@ if [ "$(uname -m)" != armv7l ] && [ "$("$PY" -c 'import platform, struct; print(
 fi
 if [ "$(uname -m)" = armv7l ]; then
   # 32-bit Pi OS: PyPI has no armv7l wheels of numpy<2, OpenCV or PyYAML; Debian's, seen through the system site-packages.
-  "$PY" -c 'import numpy, cv2, yaml' 2>/dev/null || { echo "setup.sh: on 32-bit Pi OS first: sudo apt-get install python3-numpy python3-opencv python3-yaml" >&2; exit 1; }
+  "$PY" -c 'import numpy, cv2, yaml, scipy' 2>/dev/null || { echo "setup.sh: on 32-bit Pi OS first: sudo apt-get install python3-numpy python3-opencv python3-yaml python3-scipy" >&2; exit 1; }
   venv_opts=--system-site-packages
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv $venv_opts .venv
 .venv/bin/python -m pip install $q --upgrade pip
-extras=""
-[ "$dev" = 1 ] && extras="dev"
+extras="console"
+[ "$dev" = 1 ] && extras="$extras,dev"
 # 32-bit Pi OS has no ai-edge-litert wheel: tflite-runtime (with numpy<2) instead; OpenCV from apt (above).
-[ "$(uname -m)" = armv7l ] && extras="${extras:+$extras,}armv7"
+[ "$(uname -m)" = armv7l ] && extras="$extras,armv7"
 # The versions the tests were run with (constraints.txt), except on 32-bit Pi OS (numpy<2 there).
 pins="-c constraints.txt"
 [ "$(uname -m)" = armv7l ] && pins=""
-.venv/bin/pip install $q $pins -e ".${extras:+[$extras]}"
+.venv/bin/pip install $q $pins -e ".[$extras]"
 if [ "$tools" = 1 ]; then
   [ -x .venv-tools/bin/python ] || "$PY" -m venv .venv-tools
   .venv-tools/bin/python -m pip install $q --upgrade pip

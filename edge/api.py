@@ -267,8 +267,12 @@ class Recognizer:
         enrolment checks (:mod:`edge.enrol`: size, whole face, face-ness, tilt, turn, sharpness);
         the first photo that does not is named in an :class:`EnrollmentError` with the reason
         (and nothing is returned)."""
+        return [f.embedding.vector for f in self.enrollment_faces(images, gates)]
+
+    def enrollment_faces(self, images: Sequence[ImageInput], gates: enrol.EnrolmentGates | None = None) -> list[Face]:
+        """As :meth:`enrollment_embeddings`, with each photo's face: its detection, aligned crop and embedding."""
         g = gates or enrol.EnrolmentGates()
-        out: list[NDArray[np.float32]] = []
+        out: list[Face] = []
         for img in images:
             label = str(img) if isinstance(img, (str, Path)) else f"photo {len(out) + 1}"
             try:
@@ -288,7 +292,7 @@ class Recognizer:
             why = enrol.problem(f.detection, f.crop, f.embedding, image.shape, g)
             if why:
                 raise EnrollmentError(f"{label}: not enrolled: {why}")
-            out.append(f.embedding.vector)
+            out.append(f)
         return out
 
     def liveness_judge(self, *, frames: int | None = None, max_wait_s: float | None = None, threshold: float | None = None) -> LivenessJudge:

@@ -56,6 +56,10 @@ class Embedder:
                 return align_for(view.pixels, small, self.preprocess)
         return align_for(view.full(), det.landmarks, self.preprocess)
 
+    def bgr(self, crop: Pixels) -> Pixels:
+        """An aligned crop (in the embedder's colour order) in BGR order, for an image file."""
+        return np.ascontiguousarray(crop[:, :, ::-1]) if self.preprocess.get("colour") == "RGB" else crop
+
     def embed(self, crop: Pixels) -> Embedding:
         return self.decode(self.model.run(pixels_to_input(crop, self.model.manifest.input)))
 

@@ -280,3 +280,9 @@ def _decode(raw: bytes, what: str, max_pixels: int | None) -> Pixels:
         if oriented is not None and oriented.shape[:2] != arr.shape[:2]:
             return oriented
     return _to_bgr8(arr, what)
+
+
+def encode_jpeg(img: Pixels, quality: int = 85) -> bytes | None:
+    """``img`` (BGR) as JPEG bytes, or None when OpenCV cannot encode it."""
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return buf.tobytes() if ok else None

@@ -1,8 +1,11 @@
-"""The local embedding store: one SQLite file with persons, their templates, the event outbox,
-the door audit log and the door's kill-switch state.
+"""The local embedding store: one SQLite file with persons, their templates (and the face crops
+they came from), the event outbox, the door audit log, the door's kill-switch state and, when the
+web console is on, the event history and unknown faces to review.
 
 WAL journal, ``synchronous=FULL`` and one transaction per write: a kill -9 or a power cut at
-any moment leaves either the old or the new state. Every template records the sha256 of the
+any moment leaves either the old or the new state. ``secure_delete`` is on: deleted rows are
+overwritten with zeros, and removing a person checkpoints the WAL, so a removed person's name,
+templates and crops are gone from the file's bytes, not only from its tables. Every template records the sha256 of the
 embedder that made it; a gallery is only built for the embedder in use, so embeddings of two
 models can never be mixed.
 """
@@ -50,7 +53,20 @@ CREATE TABLE IF NOT EXISTS door_audit (
 CREATE INDEX IF NOT EXISTS door_audit_at ON door_audit(at_unix);
 CREATE TABLE IF NOT EXISTS person_seen (
     person_id INTEGER PRIMARY KEY REFERENCES persons(id) ON DELETE CASCADE, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS template_crops (
+    template_id INTEGER PRIMARY KEY REFERENCES templates(id) ON DELETE CASCADE, jpeg BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS unknown_faces (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, at_unix REAL NOT NULL, track_id INTEGER, event_id TEXT,
+    embedder_sha256 TEXT NOT NULL, embedding BLOB NOT NULL, jpeg BLOB NOT NULL, quality REAL NOT NULL,
+    ignored INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS unknown_faces_at ON unknown_faces(at_unix);
+CREATE TABLE IF NOT EXISTS event_log (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, at_unix REAL NOT NULL, event_id TEXT UNIQUE NOT NULL, type TEXT NOT NULL,
+    person TEXT, similarity REAL, track_id INTEGER, jpeg BLOB);
+CREATE INDEX IF NOT EXISTS event_log_at ON event_log(at_unix);
 """
+#: How the audit log names a person who was removed (their name is gone from the store).
+REMOVED_PERSON = "(removed)"
 
 
 #: The longest person name the store takes (it is announced over MQTT and shown in Home Assistant).
@@ -140,6 +156,36 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class UnknownFace:
+    """The face crop (JPEG) and embedding of a track decided ``unknown``, kept for review in the
+    console. ``quality``: the embedding's norm (higher: a clearer face)."""
+
+    at: str
+    at_unix: float
+    embedding: NDArray[np.float32]
+    jpeg: bytes
+    quality: float
+    track_id: int | None = None
+    event_id: str | None = None
+    id: int | None = None  # set when read from the store
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event as the console's history shows it, with the face's thumbnail (JPEG) when kept."""
+
+    at: str
+    at_unix: float
+    event_id: str
+    type: str
+    person: str | None
+    similarity: float | None
+    track_id: int | None
+    jpeg: bytes | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
     seq: int
     event_id: str
@@ -169,6 +215,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed in the file, not only unlinked
             with self._tx():
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
@@ -223,12 +270,14 @@ class Store:
 
     # --- persons and templates -------------------------------------------------------------
 
-    def enroll(self, name: str, embeddings: Sequence[NDArray[np.float32]], fingerprint: str, sources: Sequence[str] | None = None) -> int:
-        """Add templates for ``name`` (created if new), all in one transaction. Returns how many."""
+    def enroll(self, name: str, embeddings: Sequence[NDArray[np.float32]], fingerprint: str, sources: Sequence[str] | None = None,
+               crops: Sequence[bytes | None] | None = None) -> int:
+        """Add templates for ``name`` (created if new), all in one transaction; ``crops``: each
+        template's face as JPEG (shown in the console). Returns how many."""
         if not embeddings:
             raise StoreError(f"no templates given for {name.strip()!r}")
         srcs = list(sources) if sources is not None else [None] * len(embeddings)
-        return self.add_templates([(name, e, s) for e, s in zip(embeddings, srcs, strict=True)], fingerprint)
+        return self.add_templates([(name, e, s) for e, s in zip(embeddings, srcs, strict=True)], fingerprint, crops=crops)
 
     def import_gallery(self, gallery: Gallery, source: str) -> tuple[int, int]:
         """Add every template of ``gallery`` (e.g. exported from another unit), in one transaction.
@@ -239,37 +288,46 @@ class Store:
         return added, len(rows) - added
 
     def add_templates(self, rows: Sequence[tuple[str, NDArray[np.float32], str | None]], fingerprint: str, *,
-                      skip_present: bool = False) -> int:
+                      skip_present: bool = False, crops: Sequence[bytes | None] | None = None) -> int:
         """``(name, embedding, source)`` rows; people are created as needed; all or nothing. Every
         name passes :func:`person_name`, every embedding :func:`edge.match.template_problem` (and has
         the length of the store's other templates). ``skip_present``: leave out a template the person
         already has. Returns how many were added."""
         checked = [(person_name(n), np.asarray(e, np.float32).reshape(-1), s) for n, e, s in rows]
-        added = 0
+        jpegs = list(crops) if crops is not None else [None] * len(checked)
+        if len(jpegs) != len(checked):
+            raise StoreError(f"{len(checked)} templates but {len(jpegs)} crops given; nothing was stored")
         with self._tx() as db:
-            other = db.execute("SELECT DISTINCT embedder_sha256 FROM templates WHERE embedder_sha256 != ?", (fingerprint,)).fetchone()
-            if other:
-                raise StoreError(
-                    f"{self.path} holds templates of embedder {other[0][:12]}…, not of the model in use ({fingerprint[:12]}…); "
-                    "re-enrol everyone with this model (edgeface persons remove, then edgeface enroll)"
-                )
-            row = db.execute("SELECT dim, COUNT(*) AS n FROM templates GROUP BY dim ORDER BY n DESC LIMIT 1").fetchone()
-            dim = int(row[0]) if row else (checked[0][1].size if checked else None)
-            for i, (name, v, src) in enumerate(checked):
-                problem = template_problem(v, dim)
-                if problem:
-                    raise StoreError(f"template {i + 1} of {len(checked)} ({name!r}) cannot be stored: {problem}; nothing was stored. "
-                                     "Templates are the embedder's unit-length vectors (edgeface enroll, or a gallery export)")
-                db.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?, ?)", (name, _now()))
-                pid = db.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()[0]
-                blob = v.tobytes()
-                if skip_present and db.execute("SELECT 1 FROM templates WHERE person_id = ? AND embedding = ?", (pid, blob)).fetchone():
-                    continue
-                db.execute(
-                    "INSERT INTO templates (person_id, embedder_sha256, dim, embedding, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (pid, fingerprint, v.size, blob, src, _now()),
-                )
-                added += 1
+            return self._add_templates(db, checked, fingerprint, skip_present, jpegs)
+
+    def _add_templates(self, db: sqlite3.Connection, checked: Sequence[tuple[str, NDArray[np.float32], str | None]], fingerprint: str,
+                       skip_present: bool, jpegs: Sequence[bytes | None]) -> int:
+        added = 0
+        other = db.execute("SELECT DISTINCT embedder_sha256 FROM templates WHERE embedder_sha256 != ?", (fingerprint,)).fetchone()
+        if other:
+            raise StoreError(
+                f"{self.path} holds templates of embedder {other[0][:12]}…, not of the model in use ({fingerprint[:12]}…); "
+                "re-enrol everyone with this model (edgeface persons remove, then edgeface enroll)"
+            )
+        row = db.execute("SELECT dim, COUNT(*) AS n FROM templates GROUP BY dim ORDER BY n DESC LIMIT 1").fetchone()
+        dim = int(row[0]) if row else (checked[0][1].size if checked else None)
+        for i, (name, v, src) in enumerate(checked):
+            problem = template_problem(v, dim)
+            if problem:
+                raise StoreError(f"template {i + 1} of {len(checked)} ({name!r}) cannot be stored: {problem}; nothing was stored. "
+                                 "Templates are the embedder's unit-length vectors (edgeface enroll, or a gallery export)")
+            db.execute("INSERT OR IGNORE INTO persons (name, created_at) VALUES (?, ?)", (name, _now()))
+            pid = db.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()[0]
+            blob = v.tobytes()
+            if skip_present and db.execute("SELECT 1 FROM templates WHERE person_id = ? AND embedding = ?", (pid, blob)).fetchone():
+                continue
+            cur = db.execute(
+                "INSERT INTO templates (person_id, embedder_sha256, dim, embedding, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (pid, fingerprint, v.size, blob, src, _now()),
+            )
+            if jpegs[i] is not None:
+                db.execute("INSERT INTO template_crops VALUES (?, ?)", (cur.lastrowid, jpegs[i]))
+            added += 1
         return added
 
     def persons(self) -> list[Person]:
@@ -280,10 +338,26 @@ class Store:
         return [Person(n, int(c), ts, unusable[n]) for n, c, ts in rows]
 
     def remove(self, name: str) -> None:
+        """Forget ``name``: their templates and template crops, when they were last seen, their
+        events in the history (with thumbnails) and in the outbox not yet delivered; the door audit
+        keeps its entries with the name replaced by :data:`REMOVED_PERSON`. Then the WAL is
+        checkpointed, so with ``secure_delete`` the bytes are gone from the files."""
         with self._tx() as db:
             if db.execute("DELETE FROM persons WHERE name = ?", (name,)).rowcount == 0:
                 raise StoreError(f"no person named {name!r} in {self.path}; see edgeface persons list")
             db.execute("DELETE FROM meta WHERE key = 'last_person' AND value = ?", (name,))
+            db.execute("DELETE FROM event_log WHERE person = ?", (name,))
+            db.execute("DELETE FROM outbox WHERE json_extract(payload, '$.person') = ?", (name,))
+            db.execute("UPDATE door_audit SET person = ? WHERE person = ?", (REMOVED_PERSON, name))
+        self.checkpoint()
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and empty it (what was deleted leaves the WAL too).
+        False when another connection's read kept part of it (it goes at the next checkpoint)."""
+        busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("%s: the WAL could not be emptied now (another process is reading); it is at the next checkpoint", self.path)
+        return not busy
 
     def rename(self, old: str, new: str) -> None:
         new = person_name(new)
@@ -345,6 +419,86 @@ class Store:
     def data_version(self) -> int:
         """Changes when another connection commits (the daemon's cue to reload the gallery)."""
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def template_crops(self) -> dict[str, list[int]]:
+        """Each person's template ids that have a face crop (for the console's pictures)."""
+        rows = self._db.execute("SELECT p.name, c.template_id FROM template_crops c JOIN templates t ON t.id = c.template_id "
+                                "JOIN persons p ON p.id = t.person_id ORDER BY c.template_id").fetchall()
+        out: dict[str, list[int]] = {}
+        for name, tid in rows:
+            out.setdefault(str(name), []).append(int(tid))
+        return out
+
+    def template_crop(self, template_id: int) -> bytes | None:
+        row = self._db.execute("SELECT jpeg FROM template_crops WHERE template_id = ?", (template_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # --- unknown faces and the event history (kept only when the console is on) ----------------
+
+    def unknown_put(self, face: UnknownFace, fingerprint: str) -> int:
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO unknown_faces (at, at_unix, track_id, event_id, embedder_sha256, embedding, jpeg, quality) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (face.at, face.at_unix, face.track_id, face.event_id, fingerprint,
+                              np.asarray(face.embedding, np.float32).reshape(-1).tobytes(), face.jpeg, float(face.quality)))
+            return int(cur.lastrowid or 0)
+
+    def unknown_faces(self, fingerprint: str, *, ignored: bool = False) -> list[UnknownFace]:
+        """Unknown faces made with embedder ``fingerprint``, oldest first (``ignored``: those set aside instead)."""
+        rows = self._db.execute("SELECT id, at, at_unix, track_id, event_id, embedding, quality FROM unknown_faces "
+                                "WHERE embedder_sha256 = ? AND ignored = ? ORDER BY at_unix, id", (fingerprint, int(ignored))).fetchall()
+        return [UnknownFace(at, at_unix, np.frombuffer(blob, np.float32).copy(), b"", q, track, ev, fid)
+                for fid, at, at_unix, track, ev, blob, q in rows]
+
+    def unknown_crop(self, face_id: int) -> bytes | None:
+        row = self._db.execute("SELECT jpeg FROM unknown_faces WHERE id = ?", (face_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def name_unknown(self, face_ids: Sequence[int], name: str, fingerprint: str, *, templates: int = 5) -> int:
+        """Enrol a group of unknown faces as ``name``: the ``templates`` clearest of them become
+        templates (with their crops), and the whole group leaves the unknown faces; one
+        transaction. Returns how many templates were added."""
+        ids = sorted({int(i) for i in face_ids})
+        if not ids:
+            raise StoreError("no unknown faces given to name; pick a group on the unknown faces page")
+        marks = ",".join("?" * len(ids))
+        with self._tx() as db:
+            rows = db.execute(f"SELECT embedding, jpeg, at FROM unknown_faces WHERE id IN ({marks}) AND embedder_sha256 = ? "
+                              f"ORDER BY quality DESC LIMIT ?", (*ids, fingerprint, templates)).fetchall()
+            if not rows:
+                raise StoreError("those unknown faces are no longer stored (named, ignored or past their retention); reload the page")
+            checked = [(person_name(name), np.frombuffer(blob, np.float32), f"unknown face of {at}") for blob, _, at in rows]
+            added = self._add_templates(db, checked, fingerprint, False, [bytes(j) for _, j, _ in rows])
+            db.execute(f"DELETE FROM unknown_faces WHERE id IN ({marks})", ids)
+        return added
+
+    def ignore_unknown(self, face_ids: Sequence[int]) -> int:
+        """Set unknown faces aside (not shown as groups to name; deleted at their retention)."""
+        ids = [int(i) for i in face_ids]
+        with self._tx() as db:
+            return int(db.execute(f"UPDATE unknown_faces SET ignored = 1 WHERE id IN ({','.join('?' * len(ids))})", ids).rowcount) if ids else 0
+
+    def event_log_put(self, e: LoggedEvent) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO event_log (at, at_unix, event_id, type, person, similarity, track_id, jpeg) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (e.at, e.at_unix, e.event_id, e.type, e.person, e.similarity, e.track_id, e.jpeg))
+
+    def event_log(self, limit: int = 200, since_unix: float | None = None) -> list[LoggedEvent]:
+        """The newest ``limit`` events of the history (since ``since_unix``), newest first, without thumbnails."""
+        rows = self._db.execute("SELECT id, at, at_unix, event_id, type, person, similarity, track_id, jpeg IS NOT NULL FROM event_log "
+                                "WHERE at_unix >= ? ORDER BY at_unix DESC, id DESC LIMIT ?", (since_unix or 0.0, limit)).fetchall()
+        return [LoggedEvent(at, at_unix, ev, t, p, s, tr, b"" if has else None, i) for i, at, at_unix, ev, t, p, s, tr, has in rows]
+
+    def event_crop(self, event_row: int) -> bytes | None:
+        row = self._db.execute("SELECT jpeg FROM event_log WHERE id = ?", (event_row,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def prune_history(self, *, events_before_unix: float, unknown_before_unix: float) -> tuple[int, int]:
+        """Retention: delete history events and unknown faces older than the given times; returns how many of each."""
+        with self._tx() as db:
+            ev = db.execute("DELETE FROM event_log WHERE at_unix < ?", (events_before_unix,)).rowcount
+            uf = db.execute("DELETE FROM unknown_faces WHERE at_unix < ?", (unknown_before_unix,)).rowcount
+        return int(ev), int(uf)
 
     # --- event outbox -------------------------------------------------------------------------
 
@@ -450,6 +604,13 @@ class Store:
 
     def set_door_enabled(self, enabled: bool, audit: AuditEntry | None = None) -> None:
         self._set_meta("door_enabled", "1" if enabled else "0", audit)
+
+    def console_password_hash(self) -> str | None:
+        """The web console's password, as the salted hash ``edgeface console --set-password`` stored."""
+        return self._meta("console_password")
+
+    def set_console_password_hash(self, hashed: str) -> None:
+        self._set_meta("console_password", hashed)
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -342,26 +342,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from edge.enrol import duplicate_of
+    from edge.apps.people import enrol
     from edge.store import Store, check_store_path, person_name
-    from edge.unit.config import DoorConfig
 
-    name = person_name(args.name)  # name and store path checked before any photo is read
+    person_name(args.name)  # name and store path checked before any photo is read
     check_store_path(args.store, create=True)
     rec = _recognizer(args)
-    embeddings = rec.enrollment_embeddings(args.images)  # all photos checked before anything is stored
+    faces = rec.enrollment_faces(args.images)  # all photos checked before the store is touched
     with Store(args.store) as store:
-        gallery = store.gallery(rec.embedder.fingerprint, rec.embedder.dim)
-        door = rec.operating_point("door", far=DoorConfig().far, comparisons=len(gallery) + len(embeddings))
-        dup = duplicate_of(embeddings, gallery, name, door.threshold)
-        if dup and not args.force:
-            raise EdgeFaceError(
-                f"not enrolled: these photos match {dup[0]!r}, who is already enrolled (similarity {dup[1]:.3f}, at or above the "
-                f"door's threshold {door.threshold:.3f}): the same person under two names, or a look-alike the unit could confuse. "
-                f"Use --force to enrol anyway, or remove {dup[0]!r} first"
-            )
-        n = store.enroll(name, embeddings, rec.embedder.fingerprint, [str(p) for p in args.images])
-        total = next(p.templates for p in store.persons() if p.name == name)
+        name, n, total = enrol(rec, store, args.name, faces, [str(p) for p in args.images], force=args.force)
     print(f"enrolled {n} photo(s) of {name} ({total} template(s) in {args.store})")
     return 0
 
@@ -433,7 +422,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     def show(event: dict[str, Any]) -> None:
         print(json.dumps(event), flush=True)
 
-    stats = Daemon(cfg, on_event=show if args.print_events else None).run(stop)
+    console = None
+    if cfg.console.enabled:  # the web console on a thread beside the daemon
+        from edge.apps.console.server import Background
+
+        console = Background(cfg).start()
+    try:
+        stats = Daemon(cfg, on_event=show if args.print_events else None).run(stop)
+    finally:
+        if console is not None:
+            console.stop()
     logging.getLogger("edge.unit.daemon").info("stopped after %d frames; events %s", stats.frames, stats.events)
     return 0
 
@@ -527,7 +525,7 @@ def _add_global_options(g: Any, default: Any = None) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from edge import __version__
-    from edge.apps import cli_door
+    from edge.apps import cli_console, cli_door
 
     ap = argparse.ArgumentParser(prog="edgeface", description="Face recognition on int8 TFLite models, for door units.",
                                  epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -639,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models and check their sha256")
     p.set_defaults(func=cmd_models)
     cli_door.register(sub)
+    cli_console.register(sub)
     for p in sub.choices.values():  # the same options after the command too (given there, they win)
         _add_global_options(p.add_argument_group("global options (before or after the command)"), argparse.SUPPRESS)
     return ap

@@ -285,6 +285,27 @@ class HomeAssistantConfig(_Strict):
     diagnostics_interval_s: float = Field(30.0, ge=1.0, description="how often the diagnostic sensors are refreshed")
 
 
+class ConsoleConfig(_Strict):
+    """The local web console (``edgeface console``, or with the daemon when ``enabled``)."""
+
+    enabled: bool = Field(False, description="serve the console from the daemon, and keep unknown faces and the event history for it")
+    host: str = Field("127.0.0.1", description="address to listen on; 127.0.0.1: this unit only. 0.0.0.0: the home network (login required)")
+    port: int = Field(8080, ge=1, le=65535)
+    tls_cert: Path | None = Field(None, description="PEM certificate for HTTPS (with tls_key); or put the console behind a reverse proxy")
+    tls_key: Path | None = None
+    unknown_retention_days: float = Field(7.0, gt=0, le=365, description="unknown faces (crop and embedding) older than this are deleted")
+    events_retention_days: float = Field(30.0, gt=0, le=3650, description="the event history (with face thumbnails) older than this is deleted")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ConsoleConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("console.tls_cert and console.tls_key go together: set both (HTTPS) or neither")
+        for f in (self.tls_cert, self.tls_key):
+            if f is not None and not f.is_file():
+                raise ValueError(f"console TLS file {f} does not exist; point tls_cert/tls_key at PEM files or remove them")
+        return self
+
+
 class DeviceConfig(_Strict):
     device_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     camera: CameraConfig
@@ -296,6 +317,7 @@ class DeviceConfig(_Strict):
     door: DoorConfig = DoorConfig()
     liveness: LivenessConfig = LivenessConfig()
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
     @property
     def liveness_on(self) -> bool:

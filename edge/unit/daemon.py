@@ -38,9 +38,9 @@ from edge.errors import StoreError
 from edge.liveness import LivenessJudge
 from edge.logs import worth_logging
 from edge.match import Gallery
-from edge.quality import QualityGates
+from edge.quality import QualityGates, sharpness
 from edge.stages import Stages
-from edge.store import AuditEntry, Store
+from edge.store import AuditEntry, LoggedEvent, Store, UnknownFace
 from edge.unit.camera import FrameSource, LiveSource, open_source
 from edge.unit.commands import CommandVerifier
 from edge.unit.config import DeviceConfig
@@ -48,7 +48,7 @@ from edge.unit.decide import VISIT_FACTOR, DecisionPolicy, Thresholds
 from edge.unit.door import DoorRelay
 from edge.unit.doorpolicy import DoorPolicy
 from edge.unit.events import Event, Presence
-from edge.unit.mqtt import Publisher
+from edge.unit.mqtt import Publisher, face_jpeg
 from edge.unit.pipeline import Decided, FrameResult, Pipeline
 from edge.unit.status import Status, status_path, write_status
 
@@ -152,9 +152,11 @@ class Daemon:
     called with each event right after it is stored in the outbox (the demo prints them)."""
 
     def __init__(self, cfg: DeviceConfig, *, on_event: Callable[[dict[str, Any]], None] | None = None,
-                 door_pin_factory: Any = None, drain_s: float = 5.0):
+                 door_pin_factory: Any = None, drain_s: float = 5.0, clock: Callable[[], float] = time.time):
         """``drain_s``: when a file source ends, wait up to this long for the broker to take
-        the events still in the outbox (they stay on disk either way)."""
+        the events still in the outbox (they stay on disk either way). ``clock``: wall-clock
+        seconds, for the retention limits (a test's fake clock)."""
+        self.clock = clock
         self.cfg = cfg
         self.drain_s = drain_s
         self.on_event = on_event
@@ -256,7 +258,7 @@ class Daemon:
                 self.door_enabled = store.door_enabled()
                 self.publisher.publish_door_state(self.door_enabled)
                 self.door = DoorRelay(cfg.door.gpio_pin, cfg.door.pulse_s, pin_factory=self.door_pin_factory)
-                self._prune(store)
+            self.prune(store)
             c = cfg.camera
             self._source = open_source(c.source, width=c.width, height=c.height, fps=c.fps, reconnect_max_s=c.reconnect_max_s,
                                        realtime=c.realtime)
@@ -284,8 +286,8 @@ class Daemon:
                             data_version = dv
                             self._reload(store, pipeline, stages)
                             self._reload_door(store)
-                        if cfg.door.enabled and now >= self._next_prune:
-                            self._prune(store)
+                        if now >= self._next_prune:
+                            self.prune(store)
                         self._write_status("running")
                         if now >= next_diagnostics:
                             next_diagnostics = now + cfg.homeassistant.diagnostics_interval_s
@@ -361,6 +363,8 @@ class Daemon:
             self.stats.events[event.type] = self.stats.events.get(event.type, 0) + 1
             if event.type in ("match", "unknown"):
                 self.publisher.publish_face(d.crop)
+            if self.cfg.console.enabled:
+                self._keep(event, d)
             if event.type == "match" and event.person is not None:
                 self._last_person = event.person
                 self._remember(event.person, event.timestamp)
@@ -372,6 +376,18 @@ class Daemon:
                 log.info("unknown face (best similarity %s, track %d)", event.similarity, event.track_id)
             if self.on_event is not None:
                 self.on_event(wire)  # as it went out (the demo prints it)
+
+    def _keep(self, event: Event, d: Decided) -> None:
+        """For the console: the event in the history with its face, and an unknown track's face
+        and embedding for review (local only; deleted at their retention)."""
+        assert self._store is not None and self._pipeline is not None
+        jpeg = face_jpeg(d.crop)
+        at = self.clock()
+        stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+        self._store.event_log_put(LoggedEvent(stamp, at, event.event_id, event.type, event.person, event.similarity, event.track_id, jpeg))
+        if event.type == "unknown" and d.embedding is not None and jpeg is not None:
+            face = UnknownFace(stamp, at, d.embedding, jpeg, sharpness(d.crop), event.track_id, event.event_id)
+            self._store.unknown_put(face, self._pipeline.embedder.fingerprint)
 
     def _judge_door(self, d: Decided) -> AuditEntry:
         dec = d.decision
@@ -449,11 +465,20 @@ class Daemon:
             self.door_enabled = enabled
             self._publish_door_state()
 
-    def _prune(self, store: Store) -> None:
+    def prune(self, store: Store) -> None:
+        """Retention (at start, then hourly): door audit entries, and the console's unknown faces and
+        event history, older than configured are deleted."""
         self._next_prune = time.monotonic() + 3600.0
-        gone = store.prune_audit(time.time() - self.cfg.door.audit_retention_days * 86400.0)
+        now, day = self.clock(), 86400.0
+        gone = store.prune_audit(now - self.cfg.door.audit_retention_days * day)
         if gone:
             log.info("door audit: deleted %d entr(y/ies) older than %g days", gone, self.cfg.door.audit_retention_days)
+        c = self.cfg.console
+        events, unknown = store.prune_history(events_before_unix=now - c.events_retention_days * day,
+                                              unknown_before_unix=now - c.unknown_retention_days * day)
+        if events or unknown:
+            log.info("retention: deleted %d event(s) older than %g days and %d unknown face(s) older than %g days",
+                     events, c.events_retention_days, unknown, c.unknown_retention_days)
 
     def _check_policy(self, gallery: Gallery) -> None:
         enrolled = set(gallery.identities)

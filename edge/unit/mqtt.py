@@ -29,12 +29,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import cv2
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.domain import Pixels
 from edge.errors import StoreError
+from edge.image import encode_jpeg
 from edge.logs import worth_logging
 from edge.store import AuditEntry, Store
 from edge.unit import discovery
@@ -66,8 +66,7 @@ def event_payload(event: Event, *, include_image: bool = False, include_embeddin
 
 def face_jpeg(crop: Pixels) -> bytes | None:
     """A face crop as the JPEG that goes out (in an event with ``publish_images``, or to the image entity)."""
-    ok, jpg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return jpg.tobytes() if ok else None
+    return encode_jpeg(crop, 85)
 
 
 def state_payload(state: Presence) -> dict[str, Any]:

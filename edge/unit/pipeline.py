@@ -159,8 +159,7 @@ class Pipeline:
             decision = self.decider.observe(tid, det.box, frame.timestamp, emb.vector, hits, self._score)
             if decision is not None:
                 attrs = self.attributes(frame.image, det) if self.attributes and decision.type != "door" else None
-                bgr = np.ascontiguousarray(crop[:, :, ::-1]) if self.embedder.preprocess.get("colour") == "RGB" else crop
-                d = Decided(decision, bgr, emb.vector, attrs)
+                d = Decided(decision, self.embedder.bgr(crop), emb.vector, attrs)
                 if self.liveness is None or decision.type == "unknown":
                     decided.append(d)
                 elif tid in self._judged:

@@ -1,0 +1,1 @@
+"""The local web console: ``edgeface console`` (or ``console.enabled`` with the daemon)."""
