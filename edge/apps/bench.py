@@ -329,3 +329,151 @@ def run_daemon_bench(runs: int = 3) -> dict[str, Any]:
         if broker:
             broker.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+class _ConsoleClient:
+    """A logged-in visitor of the console (urllib, cookies kept): what a phone's browser asks for."""
+
+    def __init__(self, base: str, password: str):
+        import http.cookiejar
+        import urllib.request
+
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        token = self._csrf(self.get("/login"))
+        self.post("/login", {"csrf": token, "password": password})
+        self.csrf = self._csrf(self.get("/people"))
+
+    @staticmethod
+    def _csrf(html: str) -> str:
+        import re
+
+        m = re.search(r'name="csrf" value="([^"]+)"', html)
+        if m is None:
+            raise RuntimeError("the console page has no CSRF token (not logged in?)")
+        return m.group(1)
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=30) as r:
+            return str(r.read().decode("utf-8", "replace"))
+
+    def post(self, path: str, fields: dict[str, str], files: tuple[tuple[str, str, bytes], ...] = ()) -> str:
+        import secrets
+        import urllib.request
+
+        boundary = secrets.token_hex(16)
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+        parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+                  f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n" for field, name, data in files]
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        req = urllib.request.Request(self.base + path, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with self.opener.open(req, timeout=60) as r:
+            return str(r.read().decode("utf-8", "replace"))
+
+    def browse(self) -> int:
+        """Every page and every picture on them; returns how many requests."""
+        import re
+
+        n = 0
+        for page in ("/status", "/people", "/unknown", "/events"):
+            html = self.get(page)
+            n += 1
+            for src in re.findall(r'src="(/img/[^"]+)"', html):
+                self.get(src)
+                n += 1
+        return n
+
+
+def _running(pid: int) -> bool:
+    """Whether child ``pid`` still runs (without reaping it: its peak RSS is read by wait4 later)."""
+    import os
+
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+
+
+def _console_once(threads: int, work: Path, port: int, *, console: bool) -> dict[str, Any]:
+    """``edgeface run`` on the bundled clip at camera pace (30 fps, about 9 s), Alex enrolled; with
+    ``console``, the console on its thread is logged into, browsed throughout and used to enrol
+    Lin from his photo. Returns the process's peak RSS and what was asked of the console."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from edge.apps.broker import free_port
+    from edge.apps.console.auth import hash_password
+    from edge.apps.demo import DEMO_DIR
+    from edge.store import Store
+    from edge.unit.config import apply_overrides
+
+    store = work / f"console-{threads}-{int(console)}.db"
+    password = "benchmark password"
+    alex = sorted((DEMO_DIR / "gallery" / "Alex_Lacamoire").iterdir())
+    rec = Recognizer()
+    with Store(store) as st:
+        st.enroll("Alex Lacamoire", rec.enrollment_embeddings(alex), rec.embedder.fingerprint)
+        st.set_console_password_hash(hash_password(password))
+    web = free_port()
+    data = apply_overrides(yaml.safe_load((DEMO_DIR / "demo.yaml").read_text()), {
+        "camera.realtime": True, "models.threads": threads, "console.enabled": console, "console.port": web,
+        "camera.source": str(DEMO_DIR / "short_hamilton_clip.mp4"), "store.path": str(store),
+        "mqtt.host": "127.0.0.1", "mqtt.port": port})
+    cfg = work / f"console-{threads}.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    errors = work / "console-stderr.txt"
+    with open(errors, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "edge.apps.cli", "run", "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
+    requests = 0
+    if console:
+        import socket
+
+        end = time.monotonic() + 60
+        while _running(proc.pid) and time.monotonic() < end:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", web)) == 0:
+                    break
+            time.sleep(0.1)
+        client = _ConsoleClient(f"http://127.0.0.1:{web}", password)
+        lin = next((DEMO_DIR / "gallery" / "Lin-Manuel_Miranda").iterdir())
+        client.post("/people/enrol", {"csrf": client.csrf, "name": "Lin-Manuel Miranda"}, (("photos", lin.name, lin.read_bytes()),))
+        requests = 1
+        while _running(proc.pid):
+            try:
+                requests += client.browse()
+            except OSError:  # the clip ended and the console with it
+                if _running(proc.pid):
+                    time.sleep(0.5)
+                    if _running(proc.pid):
+                        raise
+    _, code, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(code) != 0:
+        raise RuntimeError(f"edgeface run failed: {errors.read_text()[-2000:]}")
+    return {"peak_rss_mb": usage.ru_maxrss / 1024, "console_requests": requests}
+
+
+def run_console_bench(threads: tuple[int, ...] = (2, 4)) -> dict[str, Any]:
+    """``edgeface bench --console``: peak RSS of the daemon alone and of the daemon with the console
+    on its thread (``console.enabled``), browsed and used to enrol while the clip plays, at the
+    thread counts of the Pi configs (2: rpi4-coral-usb, dev-x86; 4: rpi4-cpu, rpi5-cpu, rpi-zero2w)."""
+    import shutil
+    import tempfile
+
+    from edge.apps.broker import LocalBroker, free_port, mosquitto_binary
+
+    work = Path(tempfile.mkdtemp(prefix="edgeface-console-bench-"))
+    broker = LocalBroker(work).start() if mosquitto_binary() else None
+    try:
+        port = broker.port if broker else free_port()
+        results = []
+        for t in threads:
+            alone = _console_once(t, work, port, console=False)
+            both = _console_once(t, work, port, console=True)
+            results.append({"threads": t, "daemon_peak_rss_mb": alone["peak_rss_mb"], "with_console_peak_rss_mb": both["peak_rss_mb"],
+                            "console_requests": both["console_requests"]})
+        return {"machine": {"arch": platform.machine(), "python": platform.python_version(), "runtime": runtime_name()},
+                "broker": bool(broker), "results": results}
+    finally:
+        if broker:
+            broker.stop()
+        shutil.rmtree(work, ignore_errors=True)

@@ -277,6 +277,8 @@ def _saved_or_printed_as_json(res: dict[str, Any], args: argparse.Namespace) -> 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.daemon:
         return _bench_daemon(args)
+    if args.console:
+        return _bench_console(args)
     from edge.apps.bench import run
 
     res = run(repeats=args.repeats, images=args.images, progress=_progress("benchmark photo pass"))
@@ -303,6 +305,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
               + ", ".join(f"{v:.1f}x ({k} thread(s))" for k, v in res["speed_ratio_vs_face_recognition"].items()))
     else:
         print("face_recognition not installed: no peer comparison (pip install face_recognition_models dlib-bin; pip install --no-deps face_recognition)")
+    return 0
+
+
+def _bench_console(args: argparse.Namespace) -> int:
+    from edge.apps.bench import run_console_bench
+
+    res = run_console_bench()
+    if _saved_or_printed_as_json(res, args):
+        return 0
+    print(f"{res['machine']}; the bundled clip at camera pace; events to {'a local mosquitto' if res['broker'] else 'the outbox (no broker)'}")
+    for r in res["results"]:
+        print(f"{r['threads']} thread(s): peak RSS daemon alone {r['daemon_peak_rss_mb']:.0f} MB; daemon with the console "
+              f"(console.enabled: one process, {r['console_requests']} requests and an enrolment served during the run) "
+              f"{r['with_console_peak_rss_mb']:.0f} MB")
     return 0
 
 
@@ -594,6 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="per-stage latency on the bundled photos (and face_recognition, if installed)")
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--daemon", action="store_true", help="benchmark the daemon process on the bundled clip instead (fps, start, RSS)")
+    p.add_argument("--console", action="store_true",
+                   help="peak memory of the daemon with the web console on its thread, browsed while the bundled clip plays")
     p.add_argument("--images", type=Path, help="the photo pass over this folder of photos (recursive) instead of the bundled ones")
     p.add_argument("--runs", type=int, default=3, help="with --daemon: runs per setting (medians reported)")
     p.add_argument("--out", type=Path, help="also write the results here (JSON)")

@@ -38,7 +38,7 @@ from edge.errors import StoreError
 from edge.liveness import LivenessJudge
 from edge.logs import worth_logging
 from edge.match import Gallery
-from edge.quality import QualityGates, sharpness
+from edge.quality import QualityGates
 from edge.stages import Stages
 from edge.store import AuditEntry, LoggedEvent, Store, UnknownFace
 from edge.unit.camera import FrameSource, LiveSource, open_source
@@ -386,7 +386,7 @@ class Daemon:
         stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
         self._store.event_log_put(LoggedEvent(stamp, at, event.event_id, event.type, event.person, event.similarity, event.track_id, jpeg))
         if event.type == "unknown" and d.embedding is not None and jpeg is not None:
-            face = UnknownFace(stamp, at, d.embedding, jpeg, sharpness(d.crop), event.track_id, event.event_id)
+            face = UnknownFace(stamp, at, d.embedding, jpeg, d.quality or 0.0, event.track_id, event.event_id)
             self._store.unknown_put(face, self._pipeline.embedder.fingerprint)
 
     def _judge_door(self, d: Decided) -> AuditEntry:

@@ -57,6 +57,7 @@ class Decided:
     embedding: NDArray[np.float32] | None
     attributes: dict[str, Any] | None
     liveness: LivenessResult | None = None  # with a liveness judge: the track's result (match, door, spoof)
+    quality: float | None = None  # the crop's embedding norm (face-ness; higher: a clearer face)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Pipeline:
         self.liveness = liveness
         self._held: dict[int, list[Decided]] = {}  # track -> decisions waiting for its liveness result
         self._judged: dict[int, LivenessResult] = {}
+        self._clearest: dict[int, tuple[float, Pixels, NDArray[np.float32]]] = {}  # track -> its clearest face so far (for unknown)
         self.gallery = gallery
         self.set_gallery(gallery, thresholds)
 
@@ -130,6 +132,8 @@ class Pipeline:
         t_detect = time.perf_counter() - t0
         ids, ended = self.tracker.update([d.box for d in detections], frame.timestamp)
         self.decider.end(ended)
+        for tid in ended:
+            self._clearest.pop(tid, None)
         decided: list[Decided] = self._release(ended)
         t_align = t_embed = t_match = t_live = 0.0
         faces: list[FaceResult] = []
@@ -156,10 +160,15 @@ class Pipeline:
             best = hits[0] if hits else None
             person = best.identity if best and best.verified else None
             similarity = best.similarity if best else None
+            if not self.decider.unknown_sent(tid) and emb.norm > self._clearest.get(tid, (-1.0,))[0]:
+                self._clearest[tid] = (emb.norm, crop, emb.vector)
             decision = self.decider.observe(tid, det.box, frame.timestamp, emb.vector, hits, self._score)
             if decision is not None:
                 attrs = self.attributes(frame.image, det) if self.attributes and decision.type != "door" else None
-                d = Decided(decision, self.embedder.bgr(crop), emb.vector, attrs)
+                d = Decided(decision, self.embedder.bgr(crop), emb.vector, attrs, quality=emb.norm)
+                if decision.type == "unknown":  # a stranger is shown (and kept for review) by the track's clearest face
+                    norm, best_crop, best_vector = self._clearest.pop(tid)
+                    d = replace(d, crop=self.embedder.bgr(best_crop), embedding=best_vector, quality=norm)
                 if self.liveness is None or decision.type == "unknown":
                     decided.append(d)
                 elif tid in self._judged:

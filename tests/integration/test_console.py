@@ -108,3 +108,61 @@ def test_password_is_stored_only_as_a_salted_hash(tmp_path):
     r = subprocess.run([sys.executable, "-m", "edge.apps.cli", "console", "--config", str(cfg), "--store", str(tmp_path / "new.db")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no console password is set" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_daemon_serves_the_console_on_its_thread_when_enabled(tmp_path):
+    """``edgeface run`` with console.enabled: the console answers while the clip plays (logged in,
+    every page and picture, an enrolment from an upload), and the store holds what it did."""
+    from edge.apps.bench import _console_once
+    from edge.apps.broker import free_port
+
+    res = _console_once(2, tmp_path, free_port(), console=True)
+    assert res["console_requests"] > 4
+    with Store(tmp_path / "console-2-1.db") as st:
+        assert {p.name: p.templates for p in st.persons()} == {"Alex Lacamoire": 2, "Lin-Manuel Miranda": 1}
+        assert list(st.template_crops()) == ["Lin-Manuel Miranda"]  # enrolled through the console: with its crop
+        assert st.event_log()  # the daemon kept its events for the console
+
+
+def test_https_with_the_configured_certificate_marks_cookies_secure(tmp_path):
+    """console.tls_cert/tls_key: the console speaks only HTTPS (verified against the test CA) and
+    its cookies are Secure."""
+    import shutil
+    import socket
+    import ssl
+    import time
+    import urllib.error
+    import urllib.request
+
+    import yaml
+
+    from edge.apps.broker import free_port
+    from tests.integration.test_mqtt import _tls_files
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl (.ci/run installs it)")
+    ca = _tls_files(tmp_path)
+    port = free_port()
+    data = yaml.safe_load((REPO / "firmware_configs" / "demo" / "demo.yaml").read_text())
+    data["store"]["path"] = str(tmp_path / "s.db")
+    data["console"] = {"port": port, "tls_cert": str(tmp_path / "server.crt"), "tls_key": str(tmp_path / "server.key")}
+    cfg = tmp_path / "unit.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    cli = [sys.executable, "-m", "edge.apps.cli", "console", "--config", str(cfg)]
+    subprocess.run([*cli, "--set-password"], input=PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=60)
+    proc = subprocess.Popen(cli, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        ctx = ssl.create_default_context(cafile=str(ca))
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/login", context=ctx, timeout=10) as r:
+            assert r.status == 200 and "; Secure" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # no plain HTTP on that port
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10).read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -129,8 +129,7 @@ def test_enrol_review_unknown_name_and_forget_in_a_real_browser(browser, unit, t
     assert ("match", ALEX) in [(e["type"], e["person"]) for e in first]
     assert not any(e["person"] == LIN for e in first)
     page.goto(f"{base}/unknown")
-    groups = page.locator(".group")
-    assert groups.count() >= 1
+    assert page.locator(".group").count() >= 1
     _shot(page, "unknown")
     with Store(store) as st:  # which group is Lin: the one holding the unknown face most like his enrolment photos
         faces = st.unknown_faces(recognizer.embedder.fingerprint)
@@ -139,6 +138,7 @@ def test_enrol_review_unknown_name_and_forget_in_a_real_browser(browser, unit, t
     assert float((lin @ lin_face.embedding).max()) > 0.4
     group = page.locator(".group").filter(has=page.locator(f'img[src="/img/unknown/{lin_face.id}"]'))
     assert group.count() == 1
+    assert group.locator("img.face").count() == sum(e["type"] == "unknown" for e in first) == 2  # both his visits, one group
     group.locator("input[name=name]").fill(LIN)
     group.locator("button.name").click()
     assert f"as {LIN}" in page.locator("#message").inner_text()

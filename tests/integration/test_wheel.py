@@ -45,6 +45,8 @@ def test_the_wheel_carries_models_configs_and_types(installed):
     for name in ("yunet", "sface", "blazeface", "minifasnet_v2", "facemesh"):
         assert (site / "edge" / "models" / name / "manifest.yaml").is_file()
     assert (site / "edge" / "firmware_configs" / "rpi4-cpu.yaml").is_file()
+    for page in ("login", "status", "people", "unknown", "events"):  # the console's templates
+        assert (site / "edge" / "apps" / "console" / "templates" / f"{page}.html").is_file()
     assert not (site / "models").exists() and not (site / "tests").exists()  # nothing outside the package
     out = _run(exe, work, "--version")
     assert out.returncode == 0 and out.stdout.strip().startswith("edgeface ")
