@@ -28,7 +28,7 @@ def enrol(rec: Recognizer, store: Store, name: str, faces: Sequence[Face], sourc
         raise EnrollmentError(
             f"not enrolled: these photos match {dup[0]!r}, who is already enrolled (similarity {dup[1]:.3f}, at or above the "
             f"door's threshold {door.threshold:.3f}): the same person under two names, or a look-alike the unit could confuse. "
-            f"Enrol anyway (--force), or remove {dup[0]!r} first"
+            f"Enrol anyway (edgeface enroll --force; in the console, tick 'even if the photos match'), or remove {dup[0]!r} first"
         )
     crops = [encode_jpeg(rec.embedder.bgr(f.crop), 90) for f in faces]
     n = store.enroll(name, embeddings, rec.embedder.fingerprint, list(sources), crops)

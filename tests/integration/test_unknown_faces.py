@@ -1,5 +1,6 @@
 """What the daemon keeps for the console: unknown faces (crop and embedding) and the event history,
-only when the console is enabled, deleted at their retention (a fake clock); grouping them by identity."""
+only when the console is enabled; these and the door audit deleted at their retention (a fake
+clock); grouping faces by identity."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import cv2
 import numpy as np
 
 from edge.cluster import group_embeddings
-from edge.store import LoggedEvent, Store, UnknownFace
+from edge.store import AuditEntry, LoggedEvent, Store, UnknownFace
 from edge.unit.daemon import Daemon
 from tests.integration.test_daemon import ALEX, LIN, config, make_store, run_collecting
 
@@ -49,17 +50,20 @@ def test_retention_is_enforced_by_the_daemon_on_its_clock(tmp_path, templates, r
             t = now - age_days * day
             st.event_log_put(LoggedEvent("t", t, f"e{age_days}", "unknown", None, None, None))
             st.unknown_put(UnknownFace("t", t, templates[ALEX][0], b"J", 9.0), fp)
+            st.audit_put(AuditEntry("t", t, "command", "disabled", f"a{age_days}"))
         cfg = config(tmp_path, store, **{"console.enabled": True, "console.unknown_retention_days": 7,
-                                         "console.events_retention_days": 30})
+                                         "console.events_retention_days": 30, "door.audit_retention_days": 7.5})
         clock = [now]
         daemon = Daemon(cfg, clock=lambda: clock[0])
         daemon.prune(st)
         assert sorted(now - u.at_unix for u in st.unknown_faces(fp)) == [day, 6 * day]
         assert sorted(e.event_id for e in st.event_log()) == ["e1", "e29", "e6", "e8"]
+        assert [a.reason for a in st.audit()] == ["a1", "a6"]
         clock[0] += 2 * day  # two days later
         daemon.prune(st)
         assert sorted(e.event_id for e in st.event_log()) == ["e1", "e6", "e8"]
         assert [round((now - u.at_unix) / day) for u in st.unknown_faces(fp)] == [1]
+        assert [a.reason for a in st.audit()] == ["a1"]
 
 
 def test_grouping_puts_one_persons_faces_together_and_strangers_apart(recognizer):

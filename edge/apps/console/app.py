@@ -7,9 +7,9 @@ picks the changes up within a second. Pictures are served from the store to logg
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -66,7 +66,7 @@ class Console:
         self.sessions = Sessions()
         self.limiter = LoginLimiter()
         self.templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-        self._lock = threading.Lock()  # one store connection, one request at a time on it
+        self._lock = asyncio.Lock()  # one store connection: one request's changes at a time on it
         self._rec: Recognizer | None = None
         self._store = Store(settings.store)
 
@@ -131,7 +131,7 @@ class Console:
                 return self._secure(Response("missing or wrong CSRF token: reload the page and submit the form again",
                                              status_code=403, media_type="text/plain"))
             try:
-                with self._lock:
+                async with self._lock:
                     return self._secure(await fn(request, form))
             except EdgeFaceError as e:  # an ordinary mistake: shown on the page, nothing changed
                 return self._secure(self._back(request.url.path.rsplit("/", 1)[0] or "/status", error=str(e)))
@@ -158,7 +158,7 @@ class Console:
             log.warning("console: login from %s refused, too many failed attempts", client)
             return self._secure(Response(f"too many failed logins; try again in {wait / 60:.0f} minute(s)", status_code=429,
                                          media_type="text/plain", headers={"Retry-After": str(int(wait) + 1)}))
-        with self._lock:
+        async with self._lock:
             stored = self._store.console_password_hash()
         if not check_password(str(form.get("password") or ""), stored):
             self.limiter.failed(client)
@@ -190,7 +190,7 @@ class Console:
         else:
             problem = "the daemon has not run on this store yet (no status file): start it with edgeface run --config FILE"
         age = self.clock() - status.updated_unix if status else None
-        with self._lock:
+        async with self._lock:
             door_enabled = self._store.door_enabled()
             pending = self._store.outbox_count()
         return self._render(request, "status.html", session, status=status, problem=problem, age=age, door=self.s.door,
@@ -203,7 +203,7 @@ class Console:
         return self._back("/status", msg=f"door {'enabled' if enabled else 'disabled'}")
 
     async def people(self, request: Request, session: Any) -> Response:
-        with self._lock:
+        async with self._lock:
             people = self._store.persons()
             crops = self._store.template_crops()
         return self._render(request, "people.html", session, people=people, crops=crops)
@@ -247,7 +247,7 @@ class Console:
 
     async def unknown(self, request: Request, session: Any) -> Response:
         fp = self.rec.embedder.fingerprint
-        with self._lock:
+        async with self._lock:
             faces = self._store.unknown_faces(fp)
             ignored = len(self._store.unknown_faces(fp, ignored=True))
         threshold = self._threshold()
@@ -277,18 +277,19 @@ class Console:
 
     async def events(self, request: Request, session: Any) -> Response:
         now = self.clock()
-        with self._lock:
+        async with self._lock:
             events = self._store.event_log(limit=200)
             audit = list(reversed(self._store.audit(limit=100)))
             recent = self._store.event_log(limit=100_000, since_unix=now - 14 * 86400)
         plot = daily_bars([(e.at_unix, e.type) for e in recent], now, days=14)
-        return self._render(request, "events.html", session, events=events, audit=audit, plot=plot)
+        faces = {e.event_id: e.id for e in recent if e.jpeg is not None}  # an audit entry shows its event's face
+        return self._render(request, "events.html", session, events=events, audit=audit, plot=plot, faces=faces)
 
     async def picture(self, request: Request) -> Response:
         kind, ident = request.path_params["kind"], int(request.path_params["ident"])
-        with self._lock:
-            get = {"template": self._store.template_crop, "unknown": self._store.unknown_crop, "event": self._store.event_crop}[kind]
-            data = get(ident)
+        async with self._lock:
+            get = {"template": self._store.template_crop, "unknown": self._store.unknown_crop, "event": self._store.event_crop}.get(kind)
+            data = get(ident) if get else None
         if data is None:
             return Response("no such picture (deleted?)", status_code=404, media_type="text/plain")
         return Response(data, media_type="image/jpeg")
