@@ -4,7 +4,8 @@
 # qemu-user-static, installs this working tree with ./setup.sh inside it (chroot), runs there
 #   edgeface models; edgeface verify --json on three bundled photo pairs (two same, one different);
 #   edgeface enroll (the demo gallery) and the daemon, edgeface run --print-events, on the bundled
-#   clip's first 100 frames (--frames), with a local mosquitto
+#   clip's first 100 frames (--frames), with a local mosquitto; the web console on that store
+#   (logged in, every page and picture, an upload enrolled; SciPy's grouping)
 # and the same on this machine (x86-64, ./.venv), then compares: same models, verdicts and exit codes,
 # the same daemon events (type, person, track id), similarities within 0.01. Prints a table and
 # exits 1 on a mismatch. Timings are under emulation (qemu), not a Pi's speed.
@@ -50,7 +51,7 @@ done
 case "$arch" in
   arm64) qarch=aarch64; pkgs=python3,python3-venv,python3-pip,ca-certificates,mosquitto ;;
   # 32-bit: PyPI has no armv7l wheels of numpy<2, opencv-python-headless or pyyaml: Debian's instead.
-  armhf) qarch=arm; pkgs=python3,python3-venv,python3-pip,ca-certificates,mosquitto,python3-numpy,python3-opencv,python3-yaml ;;
+  armhf) qarch=arm; pkgs=python3,python3-venv,python3-pip,ca-certificates,mosquitto,python3-numpy,python3-opencv,python3-yaml,python3-scipy ;;
   *) echo "pi-check: --arch must be arm64 or armhf, not $arch" >&2; exit 2 ;;
 esac
 work=$(realpath -m "${work:-build/pi-$arch}")

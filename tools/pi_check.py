@@ -2,11 +2,14 @@
 
 ``collect`` runs the installed ``edgeface`` command the way a user would (version and runtime,
 ``models``, ``verify --json`` on bundled photo pairs, ``enroll`` of the demo gallery and the daemon
-``edgeface run --print-events`` on a clip, with a local mosquitto when one is installed) and
+``edgeface run --print-events`` on a clip, with a local mosquitto when one is installed; then the
+web console, ``edgeface console`` on that store: logged in over HTTP, every page and picture
+fetched, a photo enrolled through its upload form, and faces grouped with SciPy) and
 writes what they printed, their exit codes and wall times as JSON. It runs once on the host (x86)
 and once inside the emulated Raspberry Pi OS root file system. ``compare`` checks the two: same
 model list, same verify verdicts and exit codes, the same daemon events (type, person, track id)
-with similarities within a tolerance; it prints a table and exits 1 on any mismatch.
+with similarities within a tolerance, the same console pages and answers; it prints a table and
+exits 1 on any mismatch.
 ``cut`` writes the first N frames of a clip, losslessly (FFV1 in .mkv; OpenCV, the host's .venv).
 
     .venv/bin/python tools/pi_check.py collect --out x86.json --clip firmware_configs/demo/short_hamilton_clip.mp4
@@ -113,9 +116,68 @@ def collect(args: argparse.Namespace) -> int:
                          "fps": status.get("fps"), "start_to_first_frame_s": status.get("start_to_first_frame_s"),
                          "latency_ms": status.get("latency_ms"), "counts": status.get("events"),
                          "log_tail": [x for x in r["stdout"].splitlines() if not x.startswith("{") and not _noise(x)][-8:]}
+        out["console"] = console_check(edgeface, store, env, Path(tmp))
     Path(args.out).write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out}")
     return 0
+
+
+GROUPING = """
+import json, numpy as np
+from edge.cluster import group_embeddings
+v = np.eye(6, dtype=np.float32)[[0, 0, 1, 2, 2, 2]] + 0.1 * np.eye(6, dtype=np.float32)[[3, 4, 3, 4, 5, 3]]
+print(json.dumps([list(g.members) for g in group_embeddings(v, 0.5)]))
+"""
+
+
+def console_check(edgeface: str, store: Path, env: dict[str, str], tmp: Path) -> dict[str, Any]:
+    """``edgeface console`` on ``store``: password set, logged in, every page and picture fetched,
+    Lin enrolled again from an upload (one more template, with its crop); SciPy's grouping."""
+    import socket
+
+    from edge.apps.broker import free_port
+    from edge.apps.console.client import ConsoleClient
+
+    password = "pi check password"
+    cfg = tmp / "console.yaml"
+    port = free_port()
+    cfg.write_text((DEMO / "demo.yaml").read_text() + f"\nconsole: {{port: {port}}}\n")
+    t0 = time.perf_counter()
+    subprocess.run([edgeface, "console", "--config", str(cfg), "--store", str(store), "--set-password"], input=password + "\n",
+                   text=True, env=env, check=True, capture_output=True, timeout=600)
+    proc = subprocess.Popen([edgeface, "console", "--config", str(cfg), "--store", str(store)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    out: dict[str, Any] = {}
+    try:
+        end = time.monotonic() + 600
+        while time.monotonic() < end and proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        client = ConsoleClient(f"http://127.0.0.1:{port}", password)
+        lin = next((DEMO / "gallery" / "Lin-Manuel_Miranda").iterdir())
+        page = client.post("/people/enrol", {"csrf": client.csrf, "name": "Lin-Manuel Miranda"}, (("photos", lin.name, lin.read_bytes()),))
+        m = re.search(r'id="message">([^<]*)<', page)
+        out["enrolled"] = m.group(1) if m else re.sub(r"\s+", " ", page)[-300:]
+        out["requests"] = client.browse()
+        out["people"] = sorted(set(re.findall(r'class="card person" data-name="([^"]+)"', client.get("/people"))))
+        out["rc"] = 0
+    except Exception as e:  # noqa: BLE001 - reported in the comparison, with the console's own log
+        out["rc"] = 1
+        out["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        proc.terminate()
+        try:
+            out["log_tail"] = [x for x in proc.communicate(timeout=30)[1].splitlines() if not _noise(x)][-8:]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    out["wall_s"] = round(time.perf_counter() - t0, 2)
+    r = _run([sys.executable, "-c", GROUPING], env, label="python: edge.cluster.group_embeddings (SciPy)")
+    out["groups"] = json.loads(r["stdout"]) if r["rc"] == 0 else r["stderr"][-300:]
+    print(f"  {out['wall_s']:8.2f} s  rc {out['rc']}  edgeface console: {out.get('requests', 0)} requests, {out.get('enrolled', out.get('error'))}",
+          flush=True)
+    return out
 
 
 def _event_key(e: dict[str, Any]) -> tuple[Any, ...]:
@@ -152,6 +214,10 @@ def compare(args: argparse.Namespace) -> int:
         sa, sb = xa["similarity"], xb["similarity"]
         d = 0.0 if sa is None and sb is None else abs(sa - sb) if sa is not None and sb is not None else float("inf")
         row(f"daemon event {i + 1}", fmt(xa), fmt(xb), f"{d:.4f}", d <= args.tol)
+    ca, cb = a["console"], b["console"]
+    for what in ("rc", "enrolled", "people", "requests", "groups"):
+        row(f"console {what}", ca.get(what, ca.get("error")), cb.get(what, cb.get("error")), "",
+            ca.get(what) == cb.get(what) and cb.get("rc") == 0)
     w = [max(len(r[i]) for r in rows + [("what", na, nb, "|diff|", True)]) for i in range(4)]
     print(f"{'what':{w[0]}s}  {na:{w[1]}s}  {nb:{w[2]}s}  {'|diff|':{w[3]}s}  ok")
     for r in rows:

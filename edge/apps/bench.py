@@ -331,59 +331,6 @@ def run_daemon_bench(runs: int = 3) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-class _ConsoleClient:
-    """A logged-in visitor of the console (urllib, cookies kept): what a phone's browser asks for."""
-
-    def __init__(self, base: str, password: str):
-        import http.cookiejar
-        import urllib.request
-
-        self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        token = self._csrf(self.get("/login"))
-        self.post("/login", {"csrf": token, "password": password})
-        self.csrf = self._csrf(self.get("/people"))
-
-    @staticmethod
-    def _csrf(html: str) -> str:
-        import re
-
-        m = re.search(r'name="csrf" value="([^"]+)"', html)
-        if m is None:
-            raise RuntimeError("the console page has no CSRF token (not logged in?)")
-        return m.group(1)
-
-    def get(self, path: str) -> str:
-        with self.opener.open(self.base + path, timeout=30) as r:
-            return str(r.read().decode("utf-8", "replace"))
-
-    def post(self, path: str, fields: dict[str, str], files: tuple[tuple[str, str, bytes], ...] = ()) -> str:
-        import secrets
-        import urllib.request
-
-        boundary = secrets.token_hex(16)
-        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
-        parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
-                  f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n" for field, name, data in files]
-        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-        req = urllib.request.Request(self.base + path, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        with self.opener.open(req, timeout=60) as r:
-            return str(r.read().decode("utf-8", "replace"))
-
-    def browse(self) -> int:
-        """Every page and every picture on them; returns how many requests."""
-        import re
-
-        n = 0
-        for page in ("/status", "/people", "/unknown", "/events"):
-            html = self.get(page)
-            n += 1
-            for src in re.findall(r'src="(/img/[^"]+)"', html):
-                self.get(src)
-                n += 1
-        return n
-
-
 def _running(pid: int) -> bool:
     """Whether child ``pid`` still runs (without reaping it: its peak RSS is read by wait4 later)."""
     import os
@@ -403,6 +350,7 @@ def _console_once(threads: int, work: Path, port: int, *, console: bool) -> dict
 
     from edge.apps.broker import free_port
     from edge.apps.console.auth import hash_password
+    from edge.apps.console.client import ConsoleClient
     from edge.apps.demo import DEMO_DIR
     from edge.store import Store
     from edge.unit.config import apply_overrides
@@ -434,7 +382,7 @@ def _console_once(threads: int, work: Path, port: int, *, console: bool) -> dict
                 if s.connect_ex(("127.0.0.1", web)) == 0:
                     break
             time.sleep(0.1)
-        client = _ConsoleClient(f"http://127.0.0.1:{web}", password)
+        client = ConsoleClient(f"http://127.0.0.1:{web}", password)
         lin = next((DEMO_DIR / "gallery" / "Lin-Manuel_Miranda").iterdir())
         client.post("/people/enrol", {"csrf": client.csrf, "name": "Lin-Manuel Miranda"}, (("photos", lin.name, lin.read_bytes()),))
         requests = 1
