@@ -429,9 +429,12 @@ class Store:
             out.setdefault(str(name), []).append(int(tid))
         return out
 
+    def _jpeg(self, query: str, key: int) -> bytes | None:
+        row = self._db.execute(query, (key,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
     def template_crop(self, template_id: int) -> bytes | None:
-        row = self._db.execute("SELECT jpeg FROM template_crops WHERE template_id = ?", (template_id,)).fetchone()
-        return None if row is None else bytes(row[0])
+        return self._jpeg("SELECT jpeg FROM template_crops WHERE template_id = ?", template_id)
 
     # --- unknown faces and the event history (kept only when the console is on) ----------------
 
@@ -451,8 +454,7 @@ class Store:
                 for fid, at, at_unix, track, ev, blob, q in rows]
 
     def unknown_crop(self, face_id: int) -> bytes | None:
-        row = self._db.execute("SELECT jpeg FROM unknown_faces WHERE id = ?", (face_id,)).fetchone()
-        return None if row is None else bytes(row[0])
+        return self._jpeg("SELECT jpeg FROM unknown_faces WHERE id = ?", face_id)
 
     def name_unknown(self, face_ids: Sequence[int], name: str, fingerprint: str, *, templates: int = 5) -> int:
         """Enrol a group of unknown faces as ``name``: the ``templates`` clearest of them become
@@ -490,8 +492,7 @@ class Store:
         return [LoggedEvent(at, at_unix, ev, t, p, s, tr, b"" if has else None, i) for i, at, at_unix, ev, t, p, s, tr, has in rows]
 
     def event_crop(self, event_row: int) -> bytes | None:
-        row = self._db.execute("SELECT jpeg FROM event_log WHERE id = ?", (event_row,)).fetchone()
-        return None if row is None or row[0] is None else bytes(row[0])
+        return self._jpeg("SELECT jpeg FROM event_log WHERE id = ?", event_row)
 
     def prune_history(self, *, events_before_unix: float, unknown_before_unix: float) -> tuple[int, int]:
         """Retention: delete history events and unknown faces older than the given times; returns how many of each."""

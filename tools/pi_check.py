@@ -133,9 +133,7 @@ print(json.dumps([list(g.members) for g in group_embeddings(v, 0.5)]))
 def console_check(edgeface: str, store: Path, env: dict[str, str], tmp: Path) -> dict[str, Any]:
     """``edgeface console`` on ``store``: password set, logged in, every page and picture fetched,
     Lin enrolled again from an upload (one more template, with its crop); SciPy's grouping."""
-    import socket
-
-    from edge.apps.broker import free_port
+    from edge.apps.broker import free_port, wait_listening
     from edge.apps.console.client import ConsoleClient
 
     password = "pi check password"
@@ -149,17 +147,9 @@ def console_check(edgeface: str, store: Path, env: dict[str, str], tmp: Path) ->
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     out: dict[str, Any] = {}
     try:
-        end = time.monotonic() + 600
-        while time.monotonic() < end and proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
+        wait_listening(port, 600, lambda: proc.poll() is None)
         client = ConsoleClient(f"http://127.0.0.1:{port}", password)
-        lin = next((DEMO / "gallery" / "Lin-Manuel_Miranda").iterdir())
-        page = client.post("/people/enrol", {"csrf": client.csrf, "name": "Lin-Manuel Miranda"}, (("photos", lin.name, lin.read_bytes()),))
-        m = re.search(r'id="message">([^<]*)<', page)
-        out["enrolled"] = m.group(1) if m else re.sub(r"\s+", " ", page)[-300:]
+        out["enrolled"] = client.enrol("Lin-Manuel Miranda", next((DEMO / "gallery" / "Lin-Manuel_Miranda").iterdir()))
         out["requests"] = client.browse()
         out["people"] = sorted(set(re.findall(r'class="card person" data-name="([^"]+)"', client.get("/people"))))
         out["rc"] = 0

@@ -348,7 +348,7 @@ def _console_once(threads: int, work: Path, port: int, *, console: bool) -> dict
 
     import yaml
 
-    from edge.apps.broker import free_port
+    from edge.apps.broker import free_port, wait_listening
     from edge.apps.console.auth import hash_password
     from edge.apps.console.client import ConsoleClient
     from edge.apps.demo import DEMO_DIR
@@ -374,17 +374,9 @@ def _console_once(threads: int, work: Path, port: int, *, console: bool) -> dict
         proc = subprocess.Popen([sys.executable, "-m", "edge.apps.cli", "run", "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
     requests = 0
     if console:
-        import socket
-
-        end = time.monotonic() + 60
-        while _running(proc.pid) and time.monotonic() < end:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", web)) == 0:
-                    break
-            time.sleep(0.1)
+        wait_listening(web, 60, lambda: _running(proc.pid))
         client = ConsoleClient(f"http://127.0.0.1:{web}", password)
-        lin = next((DEMO_DIR / "gallery" / "Lin-Manuel_Miranda").iterdir())
-        client.post("/people/enrol", {"csrf": client.csrf, "name": "Lin-Manuel Miranda"}, (("photos", lin.name, lin.read_bytes()),))
+        client.enrol("Lin-Manuel Miranda", next((DEMO_DIR / "gallery" / "Lin-Manuel_Miranda").iterdir()))
         requests = 1
         while _running(proc.pid):
             try:

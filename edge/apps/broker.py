@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.errors import BrokerError
@@ -21,6 +22,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> bool:
+    """Wait until something accepts connections on 127.0.0.1:``port``; False after ``timeout_s``
+    or as soon as ``alive()`` says the server process ended."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            if not alive():
+                return False
+            time.sleep(0.05)
+    return False
 
 
 class LocalBroker:
@@ -44,16 +60,9 @@ class LocalBroker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> LocalBroker:
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.time() + timeout_s
-        while time.time() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
+        proc = self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if wait_listening(self.port, timeout_s, lambda: proc.poll() is None):
+            return self
         self.stop()
         raise BrokerError(f"mosquitto did not start on 127.0.0.1:{self.port}")
 

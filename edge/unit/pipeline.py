@@ -165,10 +165,9 @@ class Pipeline:
             decision = self.decider.observe(tid, det.box, frame.timestamp, emb.vector, hits, self._score)
             if decision is not None:
                 attrs = self.attributes(frame.image, det) if self.attributes and decision.type != "door" else None
-                d = Decided(decision, self.embedder.bgr(crop), emb.vector, attrs, quality=emb.norm)
-                if decision.type == "unknown":  # a stranger is shown (and kept for review) by the track's clearest face
-                    norm, best_crop, best_vector = self._clearest.pop(tid)
-                    d = replace(d, crop=self.embedder.bgr(best_crop), embedding=best_vector, quality=norm)
+                # a stranger is shown (and kept for review) by the track's clearest face
+                norm, shown, vector = self._clearest.pop(tid) if decision.type == "unknown" else (emb.norm, crop, emb.vector)
+                d = Decided(decision, self.embedder.bgr(shown), vector, attrs, quality=norm)
                 if self.liveness is None or decision.type == "unknown":
                     decided.append(d)
                 elif tid in self._judged:

@@ -128,15 +128,13 @@ def test_https_with_the_configured_certificate_marks_cookies_secure(tmp_path):
     """console.tls_cert/tls_key: the console speaks only HTTPS (verified against the test CA) and
     its cookies are Secure."""
     import shutil
-    import socket
     import ssl
-    import time
     import urllib.error
     import urllib.request
 
     import yaml
 
-    from edge.apps.broker import free_port
+    from edge.apps.broker import free_port, wait_listening
     from tests.integration.test_mqtt import _tls_files
 
     if shutil.which("openssl") is None:
@@ -152,12 +150,7 @@ def test_https_with_the_configured_certificate_marks_cookies_secure(tmp_path):
     subprocess.run([*cli, "--set-password"], input=PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=60)
     proc = subprocess.Popen(cli, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
+        assert wait_listening(port, 30, lambda: proc.poll() is None)
         ctx = ssl.create_default_context(cafile=str(ca))
         with urllib.request.urlopen(f"https://127.0.0.1:{port}/login", context=ctx, timeout=10) as r:
             assert r.status == 200 and "; Secure" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from edge.apps.broker import free_port, wait_listening
 from edge.store import Store
 from edge.unit.config import load_config
 from edge.unit.daemon import Daemon
@@ -33,12 +32,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium as root in a container, on a closed network (see the machine notes)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def browser():
 @pytest.fixture
 def unit(tmp_path):
     """A unit's config file (the demo's, console on, no broker) and its console server process."""
-    port = _free_port()
+    port = free_port()
     data = yaml.safe_load((DEMO / "demo.yaml").read_text())
     data["camera"]["source"] = str(CLIP)
     data["store"]["path"] = str(tmp_path / "edgeface.db")
@@ -71,13 +64,7 @@ def unit(tmp_path):
                    check=True, capture_output=True, timeout=60)
     log = (tmp_path / "console.log").open("w")
     proc = subprocess.Popen([*edgeface, "console", "--config", str(cfg_file)], stdout=log, stderr=subprocess.STDOUT)
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert proc.poll() is None, (tmp_path / "console.log").read_text()
-        time.sleep(0.2)
+    assert wait_listening(port, 30, lambda: proc.poll() is None), (tmp_path / "console.log").read_text()
     yield cfg_file, f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from edge.apps.console.auth import LoginLimiter, Sessions, check_password, same
 from edge.apps.console.plot import daily_bars
 from edge.apps.people import enrol
 from edge.cluster import group_embeddings
-from edge.errors import EdgeFaceError
+from edge.errors import EdgeFaceError, EnrollmentError
 from edge.store import AuditEntry, Store
 from edge.unit.status import read_status
 
@@ -219,8 +219,6 @@ class Console:
             if len(data) > MAX_UPLOAD_BYTES:
                 return self._back("/people", error=f"{f.filename} is larger than {MAX_UPLOAD_BYTES // 2**20} MB; use a smaller photo")
             photos.append(data)
-        from edge.errors import EnrollmentError
-
         try:
             faces = self.rec.enrollment_faces(photos)
         except EnrollmentError as e:  # name the upload, not "photo 2"
@@ -334,5 +332,4 @@ def local_time(iso: str) -> str:
 def make_app(settings: ConsoleSettings, *, clock: Callable[[], float] = time.time) -> Starlette:
     console = Console(settings, clock=clock)
     console.templates.env.filters["local"] = local_time
-    console.templates.env.globals["utc"] = UTC
     return console.app()

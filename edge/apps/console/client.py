@@ -3,10 +3,12 @@ for the benchmark and the Raspberry Pi check: what a phone's browser asks for, w
 
 from __future__ import annotations
 
+import html
 import http.cookiejar
 import re
 import secrets
 import urllib.request
+from pathlib import Path
 
 
 class ConsoleClient:
@@ -39,6 +41,12 @@ class ConsoleClient:
         req = urllib.request.Request(self.base + path, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
         with self.opener.open(req, timeout=60) as r:
             return str(r.read().decode("utf-8", "replace"))
+
+    def enrol(self, name: str, photo: Path) -> str:
+        """Enrol ``photo`` as ``name`` through the people page's upload form; the page's message (or error)."""
+        page = self.post("/people/enrol", {"csrf": self.csrf, "name": name}, (("photos", photo.name, photo.read_bytes()),))
+        m = re.search(r'id="(?:message|error)">([^<]*)<', page)
+        return html.unescape(m.group(1)) if m else re.sub(r"\s+", " ", page)[-300:]
 
     def browse(self) -> int:
         """Every page and every picture on them; returns how many requests."""
